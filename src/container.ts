@@ -1,0 +1,117 @@
+import type Docker from 'dockerode';
+import { join } from 'node:path';
+import { LaunchError } from './errors.js';
+import type { DockerClient, ImageFacts, PullEvent } from './docker/client.js';
+import { ImageNotFoundError } from './docker/errors.js';
+import type { FileSystem } from './fs.js';
+import { mergeGroup, mergePasswd, type Identity } from './identity.js';
+import type { Logger } from './log.js';
+import type { PullPolicy } from './options.js';
+import { LABELS } from './labels.js';
+
+/** The image present locally (pulled when the policy allows), with its config. */
+export async function ensureImage(
+  docker: DockerClient,
+  image: string,
+  policy: PullPolicy,
+  onProgress: (event: PullEvent) => void,
+  node: string,
+): Promise<ImageFacts> {
+  const present = policy === 'always' ? undefined : await docker.inspectImage(image);
+  if (present !== undefined) return present;
+  if (policy === 'never') throw new ImageNotFoundError(image, `not present on ${node} and --pull=never`);
+  await docker.pullImage(image, onProgress);
+  const pulled = await docker.inspectImage(image);
+  if (pulled === undefined) throw new ImageNotFoundError(image, 'the pull finished but the image is not there');
+  return pulled;
+}
+
+export interface UserFiles {
+  passwdFile: string;
+  groupFile: string;
+}
+
+/** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */
+export async function writeUserFiles(
+  docker: DockerClient,
+  image: string,
+  identity: Identity,
+  privateDir: string,
+  fs: FileSystem,
+  labels: Record<string, string>,
+): Promise<UserFiles> {
+  const files = await docker.readImageFiles(image, ['/etc/passwd', '/etc/group'], { ...labels, [LABELS.probe]: 'true' });
+  const passwdFile = join(privateDir, 'passwd');
+  const groupFile = join(privateDir, 'group');
+  await Promise.all([
+    fs.writeFile(passwdFile, mergePasswd(files.get('/etc/passwd') ?? '', identity), 0o644),
+    fs.writeFile(groupFile, mergeGroup(files.get('/etc/group') ?? '', identity), 0o644),
+  ]);
+  return { passwdFile, groupFile };
+}
+
+/**
+ * A container of the same name from an earlier run of this user is stale (names are unique per job
+ * step) and is removed; someone else's container of that name is never touched.
+ */
+export async function removeStaleNamed(docker: DockerClient, name: string, user: string, log: Logger): Promise<void> {
+  const existing = await docker.inspectContainer(name);
+  if (existing === undefined) return;
+  if (existing.labels[LABELS.user] !== user) {
+    throw new LaunchError(`a container named ${name} already exists and was not started by srun-docker for ${user} — pass another --dockname`);
+  }
+  log.info(`removing stale container ${name} (job ${existing.labels[LABELS.job] ?? '?'})`);
+  await docker.removeContainer(existing.id);
+}
+
+const RLIMIT_NAMES: Record<string, string> = { '3': 'stack', '8': 'memlock' };
+
+/**
+ * Creates and starts the container. Where the daemon cannot raise a default limit (rootless engines,
+ * hosts whose hard memlock limit is fixed) the container is recreated without that default and one
+ * warning says so; a limit the user asked for is never dropped.
+ */
+export async function createAndStart(
+  docker: DockerClient,
+  build: (droppedDefaults: readonly string[]) => Docker.ContainerCreateOptions,
+  explicitUlimits: readonly string[],
+  warnOnce: (key: string, message: string) => void,
+): Promise<string> {
+  const dropped: string[] = [];
+  for (;;) {
+    const id = await docker.createContainer(build(dropped));
+    try {
+      await docker.startContainer(id);
+      return id;
+    } catch (error) {
+      await docker.removeContainer(id);
+      const message = error instanceof Error ? error.message : String(error);
+      const limit = failedRlimit(message);
+      if (limit === undefined) throw new LaunchError(`container did not start: ${firstLine(message)}`, { cause: error });
+      if (explicitUlimits.includes(limit)) {
+        throw new LaunchError(
+          `the --dockopts ulimit ${limit} cannot be applied by the Docker daemon on this node (${firstLine(message)}) — lower it, or have the daemon's limit raised`,
+          { cause: error },
+        );
+      }
+      if (dropped.includes(limit)) throw new LaunchError(`container did not start: ${firstLine(message)}`, { cause: error });
+      dropped.push(limit);
+      warnOnce(
+        `ulimit-${limit}`,
+        `the Docker daemon cannot raise the ${limit} limit here; containers start with the daemon's ${limit} limit ` +
+          `(to set one that fits: --dockopts="--ulimit ${limit}=SOFT:HARD", or raise the daemon's LimitMEMLOCK/LimitSTACK)`,
+      );
+    }
+  }
+}
+
+function failedRlimit(message: string): string | undefined {
+  const match = /rlimit type (\d+)/.exec(message);
+  if (match?.[1] !== undefined) return RLIMIT_NAMES[match[1]];
+  if (/rlimit/i.test(message)) return 'memlock';
+  return undefined;
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}

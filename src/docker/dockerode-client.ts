@@ -1,0 +1,220 @@
+import Docker from 'dockerode';
+import { PassThrough } from 'node:stream';
+import { extract } from 'tar-stream';
+import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
+import type { ContainerFacts, DockerClient, ExecOutput, ExecSpec, ImageFacts, PullEvent } from './client.js';
+
+/** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon. */
+export function createDockerodeClient(env: Record<string, string | undefined>): DockerClient {
+  const docker = new Docker(dockerOptionsFromEnv(env));
+  const where = env.DOCKER_HOST ?? '/var/run/docker.sock';
+  return {
+    ping: () => ping(docker, where),
+    inspectImage: (image) => inspectImage(docker, image),
+    pullImage: (image, onProgress) => pullImage(docker, image, onProgress),
+    readImageFiles: (image, paths, labels) => readImageFiles(docker, image, paths, labels),
+    createContainer: async (options) => (await docker.createContainer(options)).id,
+    startContainer: async (id) => {
+      await docker.getContainer(id).start();
+    },
+    removeContainer: (idOrName) => removeContainer(docker, idOrName),
+    inspectContainer: (idOrName) => inspectContainer(docker, idOrName),
+    listContainers: (labels) => listContainers(docker, labels),
+    logs: (id, tail) => logs(docker, id, tail),
+    exec: (id, spec, output) => execIn(docker, id, spec, output),
+  };
+}
+
+function dockerOptionsFromEnv(env: Record<string, string | undefined>): Docker.DockerOptions {
+  const host = env.DOCKER_HOST;
+  if (host === undefined || host === '') return { socketPath: '/var/run/docker.sock' };
+  if (host.startsWith('unix://')) return { socketPath: host.slice('unix://'.length) };
+  const url = new URL(host.replace(/^tcp:/, 'http:'));
+  return { host: url.hostname, port: Number(url.port || 2375), protocol: 'http' };
+}
+
+async function ping(docker: Docker, where: string): Promise<void> {
+  try {
+    await withTimeout(docker.ping(), 10_000, 'no answer within 10 s');
+  } catch (error) {
+    throw new DockerUnavailableError(where, error);
+  }
+}
+
+async function inspectImage(docker: Docker, image: string): Promise<ImageFacts | undefined> {
+  try {
+    const info = await docker.getImage(image).inspect();
+    return { id: info.Id, env: info.Config?.Env ?? [] };
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+async function pullImage(docker: Docker, image: string, onProgress: (event: PullEvent) => void): Promise<void> {
+  let stream: NodeJS.ReadableStream;
+  try {
+    stream = (await docker.pull(image)) as NodeJS.ReadableStream;
+  } catch (error) {
+    throw new ImageNotFoundError(image, messageOf(error), { cause: error });
+  }
+  await new Promise<void>((resolve, reject) => {
+    docker.modem.followProgress(
+      stream,
+      (error: Error | null, events: PullEvent[]) => {
+        const failed = error ?? events.find((e) => e.error !== undefined)?.error;
+        if (failed) reject(new ImageNotFoundError(image, messageOf(failed)));
+        else resolve();
+      },
+      onProgress,
+    );
+  });
+}
+
+async function readImageFiles(
+  docker: Docker,
+  image: string,
+  paths: readonly string[],
+  labels: Record<string, string>,
+): Promise<Map<string, string>> {
+  // Created, never started: the daemon serves archives of a container's root file system without running it.
+  const probe = await docker.createContainer({ Image: image, Labels: labels, Entrypoint: ['/bin/true'], Cmd: [] });
+  try {
+    const files = new Map<string, string>();
+    for (const path of paths) {
+      const content = await readOneFile(probe, path);
+      if (content !== undefined) files.set(path, content);
+    }
+    return files;
+  } finally {
+    await probe.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+async function readOneFile(container: Docker.Container, path: string): Promise<string | undefined> {
+  let archive: NodeJS.ReadableStream;
+  try {
+    archive = await container.getArchive({ path });
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+  return new Promise<string>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const tar = extract();
+    tar.on('entry', (_header, body, next) => {
+      body.on('data', (chunk: unknown) => chunks.push(Buffer.from(chunk as Uint8Array)));
+      body.on('end', next);
+      body.resume();
+    });
+    tar.on('finish', () => resolve(Buffer.concat(chunks).toString('utf8')));
+    tar.on('error', reject);
+    archive.pipe(tar);
+  });
+}
+
+async function removeContainer(docker: Docker, idOrName: string): Promise<void> {
+  try {
+    await docker.getContainer(idOrName).remove({ force: true, v: true });
+  } catch (error) {
+    // gone already, or a removal already under way (two teardown paths racing): both mean "it will be gone"
+    const status = statusOf(error);
+    if (status === 404 || status === 409) return;
+    throw error;
+  }
+}
+
+async function inspectContainer(docker: Docker, idOrName: string): Promise<ContainerFacts | undefined> {
+  try {
+    const info = await docker.getContainer(idOrName).inspect();
+    return {
+      id: info.Id,
+      name: info.Name.replace(/^\//, ''),
+      running: info.State.Running,
+      exitCode: info.State.ExitCode,
+      labels: info.Config.Labels ?? {},
+      createdSeconds: Math.floor(Date.parse(info.Created) / 1000),
+    };
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw error;
+  }
+}
+
+async function listContainers(docker: Docker, labels: readonly string[]): Promise<ContainerFacts[]> {
+  const found = await docker.listContainers({ all: true, filters: { label: [...labels] } });
+  return found.map((c) => ({
+    id: c.Id,
+    name: (c.Names[0] ?? c.Id).replace(/^\//, ''),
+    running: c.State === 'running',
+    exitCode: 0,
+    labels: c.Labels,
+    createdSeconds: c.Created,
+  }));
+}
+
+async function logs(docker: Docker, id: string, tail: number): Promise<string> {
+  const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as Buffer;
+  return demuxBuffer(raw);
+}
+
+async function execIn(docker: Docker, id: string, spec: ExecSpec, output: ExecOutput): Promise<number> {
+  const exec = await docker.getContainer(id).exec({
+    Cmd: spec.cmd,
+    Env: spec.env,
+    User: spec.user,
+    WorkingDir: spec.workdir,
+    AttachStdout: true,
+    AttachStderr: true,
+  });
+  const stream = await exec.start({ hijack: true, stdin: false });
+  await new Promise<void>((resolve) => {
+    const out = new PassThrough();
+    const err = new PassThrough();
+    out.pipe(output.stdout, { end: false });
+    err.pipe(output.stderr, { end: false });
+    docker.modem.demuxStream(stream, out, err);
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', () => resolve());
+  });
+  const info = await exec.inspect().catch(() => undefined);
+  // the container was removed under the running job (teardown after a signal): report a failure, not success
+  return info?.ExitCode ?? 137;
+}
+
+/** Docker multiplexes stdout/stderr frames (8-byte header) when there is no TTY. */
+function demuxBuffer(raw: Buffer): string {
+  let text = '';
+  let offset = 0;
+  while (offset + 8 <= raw.length) {
+    const size = raw.readUInt32BE(offset + 4);
+    text += raw.subarray(offset + 8, offset + 8 + size).toString('utf8');
+    offset += 8 + size;
+  }
+  return offset === 0 && raw.length > 0 ? raw.toString('utf8') : text;
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function statusOf(error: unknown): number | undefined {
+  return typeof error === 'object' && error !== null && 'statusCode' in error
+    ? Number((error as { statusCode: unknown }).statusCode)
+    : undefined;
+}
+
+export function messageOf(error: unknown): string {
+  if (error instanceof Error) return firstLine(error.message);
+  if (typeof error === 'string') return firstLine(error);
+  return String(error);
+}
+
+function firstLine(text: string): string {
+  return text.trim().split('\n')[0] ?? '';
+}

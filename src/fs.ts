@@ -1,0 +1,69 @@
+import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+
+/** File-system effects, passed in: the job directory lives on the shared home. */
+export interface FileSystem {
+  /** mkdir -p, then set the mode on the last component (umask must not widen or narrow it). */
+  mkdir(path: string, mode: number): Promise<void>;
+  /** Written whole under a temporary name, then renamed: readers on other nodes never see half a file. */
+  writeFile(path: string, data: string, mode: number): Promise<void>;
+  readFile(path: string): Promise<string | undefined>;
+  exists(path: string): Promise<boolean>;
+  /** rm -rf; a missing path is not an error. */
+  remove(path: string): Promise<void>;
+  /** Last modification time in ms since the epoch, undefined when missing. */
+  modifiedAt(path: string): Promise<number | undefined>;
+  list(dir: string): Promise<string[]>;
+}
+
+export const nodeFileSystem: FileSystem = {
+  async mkdir(path, mode) {
+    await mkdir(path, { recursive: true, mode });
+    await chmod(path, mode);
+  },
+  async writeFile(path, data, mode) {
+    const temporary = `${path}.${process.pid}.tmp`;
+    await writeFile(temporary, data, { mode });
+    await chmod(temporary, mode);
+    await rename(temporary, path);
+  },
+  async readFile(path) {
+    try {
+      return await readFile(path, 'utf8');
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  },
+  async exists(path) {
+    try {
+      await stat(path);
+      return true;
+    } catch (error) {
+      if (isNotFound(error)) return false;
+      throw error;
+    }
+  },
+  async remove(path) {
+    await rm(path, { recursive: true, force: true });
+  },
+  async modifiedAt(path) {
+    try {
+      return (await stat(path)).mtimeMs;
+    } catch (error) {
+      if (isNotFound(error)) return undefined;
+      throw error;
+    }
+  },
+  async list(dir) {
+    try {
+      return await readdir(dir);
+    } catch (error) {
+      if (isNotFound(error)) return [];
+      throw error;
+    }
+  },
+};
+
+function isNotFound(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'ENOENT';
+}

@@ -1,0 +1,69 @@
+import type { JobDir } from './jobdir.js';
+
+export interface NodeSlots {
+  node: string;
+  slots: number;
+}
+
+export interface JobEnvInput {
+  nodes: readonly NodeSlots[];
+  port: number;
+  masterPort: number;
+  dir: JobDir;
+  /** The user's --sshconfigdir in the original mode; undefined in zero set-up mode. */
+  sshconfigdir?: string;
+  scriptPath: string;
+  scriptArgs: readonly string[];
+  /** --envlist names with their values from the caller's environment. */
+  envlist: Record<string, string>;
+  /** PATH of the image, so the job's PATH keeps it and puts the ssh wrapper first. */
+  imagePath: string;
+}
+
+/** Pure: every variable injected into the job script's environment. */
+export function buildJobEnv(input: JobEnvInput): Record<string, string> {
+  const { nodes, dir } = input;
+  const zeroSetup = input.sshconfigdir === undefined;
+  const envlistNames = Object.keys(input.envlist);
+  return {
+    ...mpiDefaults(),
+    ...(zeroSetup ? { PATH: `${dir.binDir}:${input.imagePath}`, OMPI_MCA_plm_rsh_agent: dir.sshWrapper } : {}),
+    hostlist: hostlist(nodes),
+    np: String(nodes.reduce((sum, n) => sum + n.slots, 0)),
+    NNODES: String(nodes.length),
+    NODE_RANK: '0',
+    HOSTFILE: dir.hostfile,
+    MASTER_ADDR: nodes[0]?.node ?? '',
+    MASTER_PORT: String(input.masterPort),
+    sshconfigdir: input.sshconfigdir ?? dir.root,
+    sshdport: String(input.port),
+    scriptpath: input.scriptPath,
+    remainargs: input.scriptArgs.join(':'),
+    ...(envlistNames.length > 0 ? { ENVLIST: envlistNames.join(',') } : {}),
+    // the user's own values win over every default above
+    ...input.envlist,
+  };
+}
+
+/** `node1:8,node2:8`: mpirun -H and horovodrun -H. */
+export function hostlist(nodes: readonly NodeSlots[]): string {
+  return nodes.map((n) => `${n.node}:${n.slots}`).join(',');
+}
+
+/** OpenMPI hostfile (also DeepSpeed's format): `node1 slots=8`. */
+export function openMpiHostfile(nodes: readonly NodeSlots[]): string {
+  return nodes.map((n) => `${n.node} slots=${n.slots}\n`).join('');
+}
+
+/** Keep Open MPI off docker0 and loopback: host networking shows the host's bridges too. */
+function mpiDefaults(): Record<string, string> {
+  return {
+    OMPI_MCA_btl_tcp_if_exclude: 'lo,docker0',
+    OMPI_MCA_oob_tcp_if_exclude: 'lo,docker0',
+  };
+}
+
+/** `K=V` list for the Docker API. */
+export function toEnvList(env: Record<string, string>): string[] {
+  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+}

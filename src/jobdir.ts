@@ -1,0 +1,71 @@
+import { join } from 'node:path';
+
+/**
+ * The per-job-step directory on the shared home (0700). It carries the ssh material and the
+ * few markers by which the coordinator and the workers coordinate without any network of their own.
+ */
+export interface JobDir {
+  root: string;
+  /** Written last by the coordinator: the material is complete; holds the ReadyInfo JSON. */
+  ready: string;
+  /** Written by the coordinator when the job is over (or failed): workers leave. */
+  done: string;
+  /** Rewritten by the coordinator every few seconds; a frozen heartbeat means it is gone. */
+  heartbeat: string;
+  nodesDir: string;
+  clientKey: string;
+  hostKey: string;
+  authorizedKeys: string;
+  knownHosts: string;
+  sshConfig: string;
+  sshdConfig: string;
+  binDir: string;
+  sshWrapper: string;
+  hostfile: string;
+}
+
+export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
+  const root = join(home, '.srun-docker', 'jobs', `${jobId}.${stepId}`);
+  return {
+    root,
+    ready: join(root, 'ready.json'),
+    done: join(root, 'done.json'),
+    heartbeat: join(root, 'heartbeat'),
+    nodesDir: join(root, 'nodes'),
+    clientKey: join(root, 'id_ed25519'),
+    hostKey: join(root, 'ssh_host_ed25519_key'),
+    authorizedKeys: join(root, 'authorized_keys'),
+    knownHosts: join(root, 'known_hosts'),
+    sshConfig: join(root, 'ssh_config'),
+    sshdConfig: join(root, 'sshd_config'),
+    binDir: join(root, 'bin'),
+    sshWrapper: join(root, 'bin', 'ssh'),
+    hostfile: join(root, 'hostfile'),
+  };
+}
+
+export function jobsRoot(home: string): string {
+  return join(home, '.srun-docker', 'jobs');
+}
+
+export function nodeStatusPath(dir: JobDir, node: string): string {
+  return join(dir.nodesDir, `${node}.json`);
+}
+
+/** What workers need from the coordinator before they can start their container. */
+export interface ReadyInfo {
+  port: number;
+  /** The sshd_config every container runs with (in the job dir, or the user's --sshconfigdir). */
+  sshdConfig: string;
+  nodes: string[];
+}
+
+/** A worker's report, read by the coordinator (slots for the hostlist, or why it failed). */
+export type NodeStatus =
+  | { state: 'started'; slots: number }
+  | { state: 'failed'; error: string }
+  | { state: 'gone' };
+
+export interface DoneInfo {
+  reason: 'finished' | 'failed' | 'interrupted';
+}

@@ -1,0 +1,79 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { readJson, waitForReadyInfo, watchUntilDone, writeJson } from '../coordination.js';
+import { LaunchError } from '../errors.js';
+import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
+import { Teardown } from '../teardown.js';
+import { prepareImage, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+
+/**
+ * Every other node: prepares the image while the coordinator makes the ssh material, starts its
+ * container with sshd, and keeps it until the coordinator says done — or is plainly gone.
+ */
+export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
+  const { plan } = ctx;
+  const { fs, log } = deps;
+  const teardown = new Teardown();
+  const onAbort = (): void => void teardown.run(log);
+  deps.signal.addEventListener('abort', onAbort, { once: true });
+  teardown.add('say goodbye', () => report(deps, ctx, { state: 'gone' }));
+  teardown.add('remove private files', () => fs.remove(ctx.privateDir));
+  try {
+    const preparing = deps.timings.measure('image', () => prepareImage(deps, ctx));
+    // a failed image step must not surface as an unhandled rejection while we wait for the coordinator
+    preparing.catch(() => undefined);
+    const ready = await deps.timings.measure('wait-coordinator', () =>
+      waitForReadyInfo({ fs, dir: plan.jobDir, signal: deps.signal, timeoutSeconds: ctx.options.timeoutSeconds, now: Date.now }),
+    );
+    if (ready.port !== plan.port) throw new LaunchError(`the coordinator uses port ${ready.port}, this node computed ${plan.port}: run every node with the same options`);
+    const prepared = await preparing;
+    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
+    const slots = await resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
+    await report(deps, ctx, { state: 'started', slots });
+    const end = await watchUntilDone({
+      fs,
+      dir: plan.jobDir,
+      signal: deps.signal,
+      now: Date.now,
+      containerRunning: async () => (await deps.docker.inspectContainer(containerId))?.running === true,
+    });
+    if (end === 'container-exited') {
+      const logs = await deps.docker.logs(containerId, 5).catch(() => '');
+      throw new LaunchError(`the container on ${plan.node} stopped while the job ran${logs.trim() ? `: ${lastLine(logs)}` : ''}`);
+    }
+    if (end === 'coordinator-gone') log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped answering (no heartbeat); removing this node's container`);
+    else log.verbose(`leaving: ${end}`);
+    return 0;
+  } catch (error) {
+    deps.signal.throwIfAborted();
+    await reportFailure(deps, ctx, error);
+    throw error;
+  } finally {
+    deps.signal.removeEventListener('abort', onAbort);
+    await deps.timings.measure('teardown', () => teardown.run(log));
+  }
+}
+
+async function report(deps: NodeDeps, ctx: NodeContext, status: NodeStatus): Promise<void> {
+  if (!(await deps.fs.exists(ctx.plan.jobDir.nodesDir))) return;
+  const path = nodeStatusPath(ctx.plan.jobDir, ctx.plan.node);
+  // never overwrite a failure with a goodbye: the coordinator must learn why
+  if (status.state === 'gone' && (await readJson<NodeStatus>(deps.fs, path))?.state === 'failed') return;
+  await writeJson(deps.fs, path, status);
+}
+
+/** The coordinator names this node and this reason instead of waiting for its deadline. */
+async function reportFailure(deps: NodeDeps, ctx: NodeContext, error: unknown): Promise<void> {
+  const message = error instanceof Error ? error.message : String(error);
+  for (let attempt = 0; attempt < 50; attempt += 1) {
+    if (await deps.fs.exists(ctx.plan.jobDir.nodesDir)) {
+      await report(deps, ctx, { state: 'failed', error: message }).catch(() => undefined);
+      return;
+    }
+    if (await deps.fs.exists(ctx.plan.jobDir.done)) return;
+    await sleep(200);
+  }
+}
+
+function lastLine(text: string): string {
+  return text.trim().split('\n').pop() ?? '';
+}

@@ -1,0 +1,103 @@
+import { access, constants, stat } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import tmp from 'tmp';
+import { allocationFromEnv } from './allocation.js';
+import { cleanupStale } from './cleanup.js';
+import type { CliIo } from './cli.js';
+import { createDockerodeClient } from './docker/dockerode-client.js';
+import { InterruptedError, UsageError } from './errors.js';
+import { nodeFileSystem } from './fs.js';
+import { lookUpIdentity } from './identity.js';
+import { createLogger, onceWarner } from './log.js';
+import type { RunOptions } from './options.js';
+import { buildLaunchPlan } from './plan.js';
+import { pullProgressPrinter } from './progress.js';
+import { runCoordinator } from './roles/coordinator.js';
+import type { NodeDeps } from './roles/node-container.js';
+import { runWorker } from './roles/worker.js';
+import { execaRunner } from './runner.js';
+import { systemClock, Timings } from './timings.js';
+
+/** The run command: SLURM env → plan → this node's role, with the real effects wired in. */
+export async function runJob(options: RunOptions, env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const timings = new Timings(systemClock);
+  const baseLog = createLogger((line) => io.stderr.write(line), options.logLevel);
+  const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist });
+  const log = baseLog.withPrefix(`srun-docker[${allocation.nodeName} ${allocation.role}]`);
+  if (allocation.role === 'idle') {
+    log.verbose(`nothing to do: ${allocation.idleReason ?? ''}`);
+    return 0;
+  }
+  const cwd = process.cwd();
+  const scriptExecutable = await checkScript(resolve(cwd, options.script));
+  const user = userInfo();
+  const home = env.HOME ?? user.homedir;
+  const plan = buildLaunchPlan(options, allocation, { cwd, user: user.username, home, env, scriptExecutable });
+  plan.warnings.forEach((w) => log.warn(w));
+
+  const docker = createDockerodeClient(env);
+  await timings.measure('docker-ping', () => docker.ping());
+  const identity = await lookUpIdentity(
+    { user: user.username, uid: user.uid, gid: user.gid, home, groups: process.getgroups?.() ?? [] },
+    execaRunner,
+  );
+  await cleanupStale({
+    docker,
+    fs: nodeFileSystem,
+    log,
+    user: identity.user,
+    home,
+    now: Date.now,
+    all: false,
+    keep: { jobId: plan.jobId, stepId: plan.stepId },
+  });
+
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log.warn(`${signal} received: removing containers`);
+    controller.abort(new InterruptedError(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const privateDir = tmp.dirSync({ prefix: 'srun-docker-', mode: 0o700 }).name;
+  const deps: NodeDeps = {
+    docker,
+    runner: execaRunner,
+    fs: nodeFileSystem,
+    log,
+    warnOnce: onceWarner(log),
+    timings,
+    signal: controller.signal,
+    onPullProgress: pullProgressPrinter(io.stderr, log),
+    stdout: io.stdout,
+    stderr: io.stderr,
+  };
+  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd };
+  try {
+    const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
+    if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
+    return code;
+  } catch (error) {
+    throw controller.signal.aborted ? controller.signal.reason : error;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    if (options.timings) log.info(timings.format());
+  }
+}
+
+/** Returns whether the script is executable; a missing script is a usage error on every node alike. */
+async function checkScript(path: string): Promise<boolean> {
+  try {
+    const info = await stat(path);
+    if (!info.isFile()) throw new UsageError(`--script ${path} is not a file`);
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(`--script ${path} does not exist — give a path relative to the current directory or an absolute one`);
+  }
+  return access(path, constants.X_OK).then(
+    () => true,
+    () => false,
+  );
+}

@@ -1,0 +1,29 @@
+import { readFile } from 'node:fs/promises';
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+
+export type TemplateName = 'sshd_config' | 'ssh_config' | 'ssh_config_block' | 'ssh_wrapper';
+
+/** The directory shipped with the package (../../sshconfig-templates from dist/ssh/). */
+export const TEMPLATE_DIR = fileURLToPath(new URL('../../sshconfig-templates/', import.meta.url));
+
+export async function loadTemplate(name: TemplateName, dir = TEMPLATE_DIR): Promise<string> {
+  return readFile(join(dir, `${name}.template`), 'utf8');
+}
+
+/**
+ * Fills {{NAME}} fields. Every field must be given and every given value used once at least,
+ * so a template and its caller cannot drift apart silently.
+ */
+export function renderTemplate(template: string, values: Record<string, string>): string {
+  const used = new Set<string>();
+  const out = template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, key: string) => {
+    const value = values[key];
+    if (value === undefined) throw new Error(`template field {{${key}}} has no value`);
+    used.add(key);
+    return value;
+  });
+  const unused = Object.keys(values).filter((k) => !used.has(k));
+  if (unused.length > 0) throw new Error(`template has no field for ${unused.join(', ')}`);
+  return out;
+}

@@ -1,0 +1,74 @@
+import { userInfo } from 'node:os';
+import { resolve } from 'node:path';
+import yargs from 'yargs';
+import { cleanupStale } from './cleanup.js';
+import type { CliIo } from './cli.js';
+import { createDockerodeClient } from './docker/dockerode-client.js';
+import { UsageError } from './errors.js';
+import { nodeFileSystem } from './fs.js';
+import { createLogger } from './log.js';
+import { ORIGINAL_SSHD_PORT } from './plan.js';
+import { execaRunner } from './runner.js';
+import { sshSetup } from './ssh/setup.js';
+
+/** `srun-docker ssh-setup`: the original --sshconfigdir mode's directory, and the ~/.ssh/config block. */
+export async function runSshSetupCommand(argv: readonly string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const home = env.HOME ?? userInfo().homedir;
+  const args = await strictParser(argv, 'ssh-setup', {
+    sshconfigdir: { type: 'string', default: `${home}/mpisshconfig`, describe: 'Directory to create' },
+    sshdport: { type: 'number', default: ORIGINAL_SSHD_PORT, describe: 'Port the containers listen on' },
+    hosts: { type: 'string', default: '*', describe: 'Host patterns of your compute nodes for the ~/.ssh/config block' },
+  });
+  if (args === 'help') return 0;
+  const port = Number(args.sshdport);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--sshdport expects 1-65535, got ${String(args.sshdport)}`);
+  const dir = resolve(String(args.sshconfigdir));
+  const block = await sshSetup({ sshconfigdir: dir, port, user: userInfo().username, home, hosts: String(args.hosts) }, execaRunner, nodeFileSystem);
+  io.stdout.write(`created ${dir}/sshd_config and a host key; add this to ~/.ssh/config:\n\n${block}\n`);
+  io.stdout.write(`then run with: srun srun-docker --sshconfigdir=${dir} --sshdport=${port} ...\n`);
+  io.stdout.write('(your own key must be in ~/.ssh/authorized_keys; the default mode needs none of this)\n');
+  return 0;
+}
+
+/** `srun-docker cleanup`: this user's stale containers and job directories on this node. */
+export async function runCleanupCommand(argv: readonly string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const args = await strictParser(argv, 'cleanup', {
+    all: { type: 'boolean', default: false, describe: "Also remove containers of jobs that look alive (SLURM epilog)" },
+  });
+  if (args === 'help') return 0;
+  const user = userInfo();
+  const log = createLogger((line) => io.stderr.write(line), 'normal', 'srun-docker cleanup');
+  const docker = createDockerodeClient(env);
+  await docker.ping();
+  const result = await cleanupStale({
+    docker,
+    fs: nodeFileSystem,
+    log,
+    user: user.username,
+    home: env.HOME ?? user.homedir,
+    now: Date.now,
+    all: args.all === true,
+  });
+  io.stdout.write(`removed ${result.containers.length} container(s), ${result.jobDirs.length} job director(y/ies)\n`);
+  return 0;
+}
+
+type OptionSpec = Record<string, { type: 'string' | 'number' | 'boolean'; default: string | number | boolean; describe: string }>;
+
+async function strictParser(argv: readonly string[], command: string, spec: OptionSpec): Promise<Record<string, unknown> | 'help'> {
+  const parser = yargs([...argv])
+    .scriptName(`srun-docker ${command}`)
+    .options(spec)
+    .strict()
+    .help(false)
+    .version(false)
+    .exitProcess(false)
+    .fail((message: string | undefined, error: Error | undefined) => {
+      throw new UsageError(`${message ?? error?.message ?? 'bad arguments'} — see srun-docker ${command} --help`);
+    });
+  if (argv.includes('--help')) {
+    process.stdout.write((await parser.getHelp()) + '\n');
+    return 'help';
+  }
+  return parser.parseAsync();
+}
