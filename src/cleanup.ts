@@ -33,7 +33,7 @@ export interface CleanupResult {
  * whose coordinator's heartbeat is stale, old image probes, and stale job directories with their keys.
  */
 export async function cleanupStale(input: CleanupInput): Promise<CleanupResult> {
-  const { docker, fs } = input;
+  const { docker } = input;
   const found = await docker.listContainers([`${LABELS.user}=${input.user}`]);
   const containers: string[] = [];
   for (const c of found) {

@@ -31,7 +31,7 @@ async function dispatch(argv: readonly string[], env: Record<string, string | un
   if (first === 'ssh-setup') return runSshSetupCommand(rest, env, io);
   if (first === 'cleanup') return runCleanupCommand(rest, env, io);
   if (first === 'run') return dispatch(rest, env, io);
-  const parsed = await parseRunArgs(argv);
+  const parsed = await parseRunArgs(argv, env);
   if (parsed.kind === 'help') {
     io.stdout.write(parsed.text + '\n');
     return 0;

@@ -7,18 +7,12 @@
 export class UsageError extends Error {
   override readonly name = 'UsageError';
   readonly exitCode = 2;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
 
 /** The launch failed (daemon down, image missing, node never ready...): exit code 1. */
 export class LaunchError extends Error {
   override readonly name: string = 'LaunchError';
   readonly exitCode: number = 1;
-  constructor(message: string, options?: ErrorOptions) {
-    super(message, options);
-  }
 }
 
 /** One node that never answered the readiness check, with its last error. */

@@ -35,7 +35,11 @@ export type ParsedCommand =
 export const DEFAULT_TIMEOUT_SECONDS = 300;
 
 /** Parses the run command line. Values keep `=` and spaces; unknown --flags go to the script. */
-export async function parseRunArgs(argv: readonly string[]): Promise<ParsedCommand> {
+export async function parseRunArgs(
+  argv: readonly string[],
+  env: Record<string, string | undefined> = {},
+  fileDefaults: Record<string, unknown> = {},
+): Promise<ParsedCommand> {
   const dashDash = argv.indexOf('--');
   const own = dashDash === -1 ? [...argv] : argv.slice(0, dashDash);
   const after = dashDash === -1 ? [] : argv.slice(dashDash + 1);
@@ -43,7 +47,7 @@ export async function parseRunArgs(argv: readonly string[]): Promise<ParsedComma
   if (own.includes('--help') || own.includes('-h')) return { kind: 'help', text: await parser.getHelp() };
   if (own.includes('--version')) return { kind: 'version' };
   const parsed = await parser.parseAsync();
-  return { kind: 'run', options: validate(parsed, after) };
+  return { kind: 'run', options: validate(withDefaults(parsed, env, fileDefaults), after) };
 }
 
 function buildParser(args: string[]) {
@@ -90,6 +94,27 @@ function buildParser(args: string[]) {
 }
 
 type Parsed = Record<string, unknown> & { _: (string | number)[] };
+
+/** Option names that take defaults from SRUN_DOCKER_<NAME> and the config file. */
+export const OPTION_NAMES = [
+  'container', 'script', 'dockname', 'datamnts', 'envlist', 'privileged', 'ibdevices', 'dockopts', 'slots_per_node',
+  'nodelist', 'sshconfigdir', 'sshdport', 'timeout', 'pull', 'timings', 'verbose', 'quiet',
+] as const;
+
+/** The command line wins over SRUN_DOCKER_* variables, which win over the config file. */
+function withDefaults(parsed: Parsed, env: Record<string, string | undefined>, file: Record<string, unknown>): Parsed {
+  const merged: Parsed = { ...parsed };
+  for (const name of OPTION_NAMES) {
+    if (merged[name] !== undefined) continue;
+    const fromEnv = env[`SRUN_DOCKER_${name.toUpperCase()}`];
+    const value = fromEnv !== undefined && fromEnv !== '' ? fromEnv : file[name];
+    if (value === undefined) continue;
+    merged[name] = typeof value === 'string' && BOOLEAN_OPTIONS.has(name) ? ['1', 'true', 'yes'].includes(value.toLowerCase()) : typeof value === 'number' ? String(value) : value;
+  }
+  return merged;
+}
+
+const BOOLEAN_OPTIONS = new Set<string>(['privileged', 'ibdevices', 'timings', 'verbose', 'quiet']);
 
 function validate(parsed: Parsed, after: string[]): RunOptions {
   const container = nonEmpty(parsed.container, 'container', '--container=IMAGE (e.g. --container=ubuntu:22.04)');

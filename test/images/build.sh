@@ -1,0 +1,114 @@
+#!/usr/bin/env bash
+# Build the local test images (no registry can be reached: everything is
+# built from Debian packages). Cached by tag: an image that exists is not
+# rebuilt unless --force is given.
+#
+#   srun-docker/base:bookworm        debootstrap minbase + sshd + ssh client
+#   srun-docker/mpi:bookworm         base + Open MPI + python3 mpi4py numpy
+#   srun-docker/slurm-node:bookworm  base + slurm-wlm + munge + docker.io
+#
+# usage: test/images/build.sh [--force] [base|mpi|slurm-node ...]
+set -euo pipefail
+
+HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
+MIRROR="${DEBIAN_MIRROR:-http://deb.debian.org/debian}"
+SUITE=bookworm
+BASE_TAG="srun-docker/base:$SUITE"
+MPI_TAG="srun-docker/mpi:$SUITE"
+NODE_TAG="srun-docker/slurm-node:$SUITE"
+export DOCKER_BUILDKIT=0 # the legacy builder works with every 20.10+ engine, no buildx needed
+
+FORCE=0
+TARGETS=()
+for a in "$@"; do
+  case "$a" in
+    --force|-f) FORCE=1 ;;
+    base|mpi|slurm-node) TARGETS+=("$a") ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument '$a' (use --force, base, mpi, slurm-node)" >&2; exit 2 ;;
+  esac
+done
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(base mpi slurm-node)
+
+log() { printf '[images] %s\n' "$*" >&2; }
+have() { docker image inspect "$1" >/dev/null 2>&1; }
+want() { [ "$FORCE" -eq 1 ] || ! have "$1"; }
+
+if ! docker info >/dev/null 2>&1; then
+  log "docker daemon does not answer; run test/setup/ensure-docker.sh first"; exit 1
+fi
+
+T0=$SECONDS
+
+# After a --force rebuild: drop the previous image of that tag if nothing
+# else uses it (only our own old image, never a general prune).
+rm_old() {
+  local old="$1" tag="$2" new
+  [ -n "$old" ] || return 0
+  new="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
+  [ "$old" != "$new" ] || return 0
+  docker rmi "$old" >/dev/null 2>&1 || log "kept previous image ${old:7:12} of $tag (still in use)"
+}
+
+build_base() {
+  if ! want "$BASE_TAG"; then log "$BASE_TAG exists (cached)"; return; fi
+  command -v debootstrap >/dev/null 2>&1 || [ -x /usr/sbin/debootstrap ] || {
+    log "debootstrap missing; run test/setup/ensure-docker.sh first"; exit 1; }
+  local t=$SECONDS dir old
+  old="$(docker image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)"
+  dir="$(mktemp -d /tmp/srun-docker-rootfs.XXXXXX)"
+  # shellcheck disable=SC2064
+  trap "rm -rf --one-file-system '$dir'" EXIT
+  log "debootstrap $SUITE into $dir"
+  PATH="$PATH:/usr/sbin:/sbin" debootstrap --variant=minbase \
+    --include=openssh-server,openssh-client,procps,iproute2,ca-certificates \
+    "$SUITE" "$dir" "$MIRROR" >"$dir.log" 2>&1 || {
+      tail -n 30 "$dir.log" >&2; rm -f "$dir.log"; exit 1; }
+  rm -f "$dir.log"
+  rm -f "$dir"/etc/ssh/ssh_host_*
+  mkdir -p "$dir/run/sshd" && chmod 0755 "$dir/run/sshd"
+  rm -rf "$dir"/var/lib/apt/lists/* "$dir"/var/cache/apt/archives/*.deb
+  log "docker import -> $BASE_TAG"
+  tar -C "$dir" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/bash"]' \
+    - "$BASE_TAG" >/dev/null
+  rm -rf --one-file-system "$dir"
+  trap - EXIT
+  rm_old "$old" "$BASE_TAG"
+  log "$BASE_TAG built in $((SECONDS - t)) s"
+}
+
+# docker build on the default bridge first; fall back to --network=host only
+# if the build cannot reach the Debian mirror from the bridge.
+dbuild() {
+  local tag="$1" file="$2" t=$SECONDS
+  if ! want "$tag"; then log "$tag exists (cached)"; return; fi
+  local old; old="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
+  log "docker build $tag ($file)"
+  local nocache=(); [ "$FORCE" -eq 0 ] || nocache=(--no-cache)
+  local logf; logf="$(mktemp /tmp/srun-docker-build.XXXXXX)"
+  if docker build "${nocache[@]}" --build-arg "BASE=$BASE_TAG" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1; then
+    :
+  elif grep -qiE 'temporary failure resolving|could not resolve|unable to connect|failed to fetch|network is unreachable' "$logf"; then
+    log "default bridge could not reach the mirror; retrying with --network=host"
+    tail -n 5 "$logf" >&2
+    docker build "${nocache[@]}" --network=host --build-arg "BASE=$BASE_TAG" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1 || {
+      tail -n 40 "$logf" >&2; rm -f "$logf"; exit 1; }
+  else
+    tail -n 40 "$logf" >&2; rm -f "$logf"; exit 1
+  fi
+  rm -f "$logf"
+  rm_old "$old" "$tag"
+  log "$tag built in $((SECONDS - t)) s"
+}
+
+for t in "${TARGETS[@]}"; do
+  case "$t" in
+    base) build_base ;;
+    mpi) have "$BASE_TAG" || build_base; dbuild "$MPI_TAG" mpi.Dockerfile ;;
+    slurm-node) have "$BASE_TAG" || build_base; dbuild "$NODE_TAG" slurm-node.Dockerfile ;;
+  esac
+done
+log "done in $((SECONDS - T0)) s"
+docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' | grep '^srun-docker/' >&2 || true
