@@ -18,6 +18,8 @@ export interface JobEnvInput {
   envlist: Record<string, string>;
   /** PATH of the image, so the job's PATH keeps it and puts the ssh wrapper first. */
   imagePath: string;
+  /** The caller is root (so is the job): Open MPI refuses root unless told it is meant. */
+  asRoot?: boolean;
 }
 
 /** Pure: every variable injected into the job script's environment. */
@@ -27,6 +29,7 @@ export function buildJobEnv(input: JobEnvInput): Record<string, string> {
   const envlistNames = Object.keys(input.envlist);
   return {
     ...mpiDefaults(),
+    ...(input.asRoot ? { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : {}),
     ...(zeroSetup ? { PATH: `${dir.binDir}:${input.imagePath}`, OMPI_MCA_plm_rsh_agent: dir.sshWrapper } : {}),
     hostlist: hostlist(nodes),
     np: String(nodes.reduce((sum, n) => sum + n.slots, 0)),

@@ -27,13 +27,18 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
   const backoff = input.backoff ?? DEFAULT_BACKOFF;
   const deadline = Date.now() + input.timeoutSeconds * 1000;
   const results = await Promise.allSettled(
-    input.nodes.map((node) =>
-      pRetry(
+    input.nodes.map((node) => {
+      // the deadline check below must report the node's own last error, not a generic one
+      let lastError: unknown;
+      return pRetry(
         async () => {
           const reported = await input.reportedFailure(node);
           if (reported !== undefined) throw new AbortError(reported);
-          if (Date.now() > deadline) throw new AbortError(`no answer before the deadline`);
-          await limit(() => input.probe(node));
+          if (Date.now() > deadline) throw new AbortError(lastError === undefined ? 'no answer before the deadline' : reasonOf(lastError));
+          await limit(() => input.probe(node)).catch((error: unknown) => {
+            lastError = error;
+            throw error;
+          });
         },
         {
           retries: Number.POSITIVE_INFINITY,
@@ -44,8 +49,8 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
           maxRetryTime: Math.max(0, deadline - Date.now()),
           signal: input.signal,
         },
-      ),
-    ),
+      );
+    }),
   );
   input.signal.throwIfAborted();
   const unready: UnreadyNode[] = [];

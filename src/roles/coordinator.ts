@@ -65,6 +65,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       scriptArgs: ctx.options.scriptArgs,
       envlist: plan.envlist,
       imagePath,
+      asRoot: ctx.identity.uid === 0,
     });
     log.info(`running ${plan.scriptPath} on ${nodes.length} node(s), np=${env.np}`);
     const code = await timings.measure('job', () =>
@@ -97,6 +98,7 @@ async function makeSshMaterial(deps: NodeDeps, ctx: NodeContext, imagePath: stri
       nodes: plan.nodes,
       port: plan.port,
       user: ctx.identity.user,
+      uid: ctx.identity.uid,
       sessionEnv: { PATH: imagePath, ...plan.envlist },
     },
     deps.runner,

@@ -10,6 +10,7 @@ export interface SshMaterialInput {
   nodes: readonly string[];
   port: number;
   user: string;
+  uid: number;
   /** Variables every ssh session in the containers gets (the image's PATH, --envlist values). */
   sessionEnv: Record<string, string>;
 }
@@ -68,10 +69,16 @@ export async function renderSshFiles(input: SshMaterialInput, clientPub: string,
       HOST_KEY: dir.hostKey,
       AUTHORIZED_KEYS: dir.authorizedKeys,
       USER: user,
+      PERMIT_ROOT_LOGIN: permitRootLogin(input.uid),
       SET_ENV: setEnvLine(input.sessionEnv),
     }),
     sshWrapper: renderTemplate(wrapper, { SSH_CONFIG: dir.sshConfig }),
   };
+}
+
+/** The job runs as root only when the caller is root; then root must be able to log in, by key. */
+export function permitRootLogin(uid: number): string {
+  return uid === 0 ? 'prohibit-password' : 'no';
 }
 
 /** known_hosts writes non-default ports as [host]:port. */

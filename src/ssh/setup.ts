@@ -2,12 +2,14 @@ import { join } from 'node:path';
 import { LaunchError } from '../errors.js';
 import type { FileSystem } from '../fs.js';
 import type { CommandRunner } from '../runner.js';
+import { permitRootLogin } from './material.js';
 import { loadTemplate, renderTemplate } from './template.js';
 
 export interface SshSetupInput {
   sshconfigdir: string;
   port: number;
   user: string;
+  uid: number;
   home: string;
   /** Host pattern for the ~/.ssh/config block: your compute nodes, e.g. "dgx* node*". */
   hosts: string;
@@ -35,6 +37,7 @@ export async function sshSetup(input: SshSetupInput, runner: CommandRunner, fs: 
       HOST_KEY: hostKey,
       AUTHORIZED_KEYS: join(input.home, '.ssh', 'authorized_keys'),
       USER: input.user,
+      PERMIT_ROOT_LOGIN: permitRootLogin(input.uid),
       SET_ENV: '',
     }),
     0o600,

@@ -5,5 +5,5 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 bash "$here/ensure-docker.sh"
-bash "$here/../images/build.sh" base mpi
+bash "$here/../images/build.sh"
 bash "$here/ensure-test-user.sh"
