@@ -1,21 +1,22 @@
 import { access, constants, stat } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname, userInfo, type UserInfo } from 'node:os';
 import { resolve } from 'node:path';
 import tmp from 'tmp';
 import { allocationFromEnv } from './allocation.js';
 import { cleanupStale } from './cleanup.js';
 import type { CliIo } from './cli.js';
+import type { DockerClient } from './docker/client.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
 import { InterruptedError, UsageError } from './errors.js';
 import { nodeFileSystem } from './fs.js';
-import { lookUpIdentity } from './identity.js';
-import { createLogger, onceWarner } from './log.js';
+import { lookUpIdentity, type Identity } from './identity.js';
+import { createLogger, onceWarner, type Logger } from './log.js';
 import type { RunOptions } from './options.js';
-import { buildLaunchPlan } from './plan.js';
+import { buildLaunchPlan, type LaunchPlan } from './plan.js';
 import { pullProgressPrinter } from './progress.js';
 import { runCoordinator } from './roles/coordinator.js';
 import type { NodeDeps } from './roles/node-container.js';
-import { runWorker } from './roles/worker.js';
+import { reportWorkerFailure, runWorker } from './roles/worker.js';
 import { execaRunner } from './runner.js';
 import { systemClock, Timings } from './timings.js';
 
@@ -37,20 +38,10 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   plan.warnings.forEach((w) => log.warn(w));
 
   const docker = createDockerodeClient(env);
-  await timings.measure('docker-ping', () => docker.ping());
-  const identity = await lookUpIdentity(
-    { user: user.username, uid: user.uid, gid: user.gid, home, groups: process.getgroups?.() ?? [] },
-    execaRunner,
-  );
-  await cleanupStale({
-    docker,
-    fs: nodeFileSystem,
-    log,
-    user: identity.user,
-    home,
-    now: Date.now,
-    all: false,
-    keep: { jobId: plan.jobId, stepId: plan.stepId },
+  const identity = await preflight(docker, plan, home, user, log, timings).catch(async (error: unknown) => {
+    // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
+    if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
+    throw error;
   });
 
   const controller = new AbortController();
@@ -85,6 +76,26 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/** The daemon answers, the user is known, and this user's leftovers from crashed runs are gone. */
+async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, user: UserInfo<string>, log: Logger, timings: Timings): Promise<Identity> {
+  await timings.measure('docker-ping', () => docker.ping());
+  const identity = await lookUpIdentity(
+    { user: user.username, uid: user.uid, gid: user.gid, home, groups: process.getgroups?.() ?? [] },
+    execaRunner,
+  );
+  await cleanupStale({
+    docker,
+    fs: nodeFileSystem,
+    log,
+    user: identity.user,
+    home,
+    now: Date.now,
+    all: false,
+    keep: { jobId: plan.jobId, stepId: plan.stepId },
+  });
+  return identity;
 }
 
 /** Returns whether the script is executable; a missing script is a usage error on every node alike. */

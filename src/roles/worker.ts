@@ -1,7 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readJson, waitForReadyInfo, watchUntilDone, writeJson } from '../coordination.js';
+import { HEARTBEAT_STALE_MS, readJson, waitForReadyInfo, watchUntilDone, writeJson } from '../coordination.js';
 import { LaunchError } from '../errors.js';
+import type { FileSystem } from '../fs.js';
 import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
+import type { LaunchPlan } from '../plan.js';
 import { Teardown } from '../teardown.js';
 import { prepareImage, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
@@ -40,12 +42,15 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
       const logs = await deps.docker.logs(containerId, 5).catch(() => '');
       throw new LaunchError(`the container on ${plan.node} stopped while the job ran${logs.trim() ? `: ${lastLine(logs)}` : ''}`);
     }
-    if (end === 'coordinator-gone') log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped answering (no heartbeat); removing this node's container`);
-    else log.verbose(`leaving: ${end}`);
+    if (end === 'coordinator-gone') {
+      log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped (no heartbeat for ${HEARTBEAT_STALE_MS / 1000} s); removing this node's container and the job's keys`);
+      // nobody else is left to remove the job directory with its keys
+      teardown.add('remove the orphaned job directory', () => fs.remove(plan.jobDir.root));
+    } else log.verbose(`leaving: ${end}`);
     return 0;
   } catch (error) {
     deps.signal.throwIfAborted();
-    await reportFailure(deps, ctx, error);
+    await reportWorkerFailure(deps.fs, ctx.plan, error);
     throw error;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
@@ -54,22 +59,29 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
 }
 
 async function report(deps: NodeDeps, ctx: NodeContext, status: NodeStatus): Promise<void> {
-  if (!(await deps.fs.exists(ctx.plan.jobDir.nodesDir))) return;
-  const path = nodeStatusPath(ctx.plan.jobDir, ctx.plan.node);
-  // never overwrite a failure with a goodbye: the coordinator must learn why
-  if (status.state === 'gone' && (await readJson<NodeStatus>(deps.fs, path))?.state === 'failed') return;
-  await writeJson(deps.fs, path, status);
+  await writeStatus(deps.fs, ctx.plan, status);
 }
 
-/** The coordinator names this node and this reason instead of waiting for its deadline. */
-async function reportFailure(deps: NodeDeps, ctx: NodeContext, error: unknown): Promise<void> {
+async function writeStatus(fs: FileSystem, plan: LaunchPlan, status: NodeStatus): Promise<void> {
+  if (!(await fs.exists(plan.jobDir.nodesDir))) return;
+  const path = nodeStatusPath(plan.jobDir, plan.node);
+  // never overwrite a failure with a goodbye: the coordinator must learn why
+  if (status.state === 'gone' && (await readJson<NodeStatus>(fs, path))?.state === 'failed') return;
+  await writeJson(fs, path, status);
+}
+
+/**
+ * The coordinator names this node and this reason instead of waiting for its deadline. The job
+ * directory may not exist yet (this node failed before the coordinator got going): wait a little.
+ */
+export async function reportWorkerFailure(fs: FileSystem, plan: LaunchPlan, error: unknown): Promise<void> {
   const message = error instanceof Error ? error.message : String(error);
   for (let attempt = 0; attempt < 50; attempt += 1) {
-    if (await deps.fs.exists(ctx.plan.jobDir.nodesDir)) {
-      await report(deps, ctx, { state: 'failed', error: message }).catch(() => undefined);
+    if (await fs.exists(plan.jobDir.nodesDir)) {
+      await writeStatus(fs, plan, { state: 'failed', error: message }).catch(() => undefined);
       return;
     }
-    if (await deps.fs.exists(ctx.plan.jobDir.done)) return;
+    if (await fs.exists(plan.jobDir.done)) return;
     await sleep(200);
   }
 }
