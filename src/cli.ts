@@ -1,4 +1,6 @@
 import { readFileSync } from 'node:fs';
+import { userInfo } from 'node:os';
+import { configPath, readConfigFile } from './config-file.js';
 import { LaunchError, UsageError } from './errors.js';
 import { parseRunArgs } from './options.js';
 import { runJob } from './run.js';
@@ -31,7 +33,8 @@ async function dispatch(argv: readonly string[], env: Record<string, string | un
   if (first === 'ssh-setup') return runSshSetupCommand(rest, env, io);
   if (first === 'cleanup') return runCleanupCommand(rest, env, io);
   if (first === 'run') return dispatch(rest, env, io);
-  const parsed = await parseRunArgs(argv, env);
+  const home = env.HOME ?? userInfo().homedir;
+  const parsed = await parseRunArgs(argv, env, await readConfigFile(configPath(env, home)));
   if (parsed.kind === 'help') {
     io.stdout.write(parsed.text + '\n');
     return 0;
@@ -54,7 +57,11 @@ function exitCodeOf(error: unknown): number {
   return 1;
 }
 
+/** The single-file bundle has no package.json beside it (scripts/bundle.mjs defines this). */
+declare const SRUN_DOCKER_VERSION: string | undefined;
+
 export function packageVersion(): string {
+  if (typeof SRUN_DOCKER_VERSION !== 'undefined') return SRUN_DOCKER_VERSION;
   const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
   return pkg.version;
 }

@@ -18,6 +18,10 @@ Injected into the script's environment:
 \`ssh node2\` and mpirun reach the other containers with no edit of ~/.ssh (a per-job key,
 pinned host key and ssh_config; OMPI_MCA_plm_rsh_agent points at it).
 
+Defaults: every option can come from SRUN_DOCKER_<NAME> (SRUN_DOCKER_CONTAINER, SRUN_DOCKER_SSHDPORT,
+...) or from ~/.config/srun-docker/config.json ($XDG_CONFIG_HOME) with the option names as keys;
+the command line wins over the environment, which wins over the file.
+
 Pass-through: unknown --flags and everything after -- go to the script unchanged.
 Use --name=value; values may contain "=" and spaces (quote them for the shell).
 

@@ -36,6 +36,7 @@ export function buildJobEnv(input: JobEnvInput): Record<string, string> {
     NNODES: String(nodes.length),
     NODE_RANK: '0',
     HOSTFILE: dir.hostfile,
+    ...launcherVariables(nodes, dir),
     MASTER_ADDR: nodes[0]?.node ?? '',
     MASTER_PORT: String(input.masterPort),
     sshconfigdir: input.sshconfigdir ?? dir.root,
@@ -46,6 +47,28 @@ export function buildJobEnv(input: JobEnvInput): Record<string, string> {
     // the user's own values win over every default above
     ...input.envlist,
   };
+}
+
+/**
+ * What the other launchers read: MPICH/Intel MPI's hydra picks its host file up from the environment,
+ * DeepSpeed reads the Open MPI format, torchrun needs its per-node process count.
+ */
+function launcherVariables(nodes: readonly NodeSlots[], dir: JobDir): Record<string, string> {
+  return {
+    HOSTFILE_MPICH: dir.mpichHostfile,
+    HYDRA_HOST_FILE: dir.mpichHostfile,
+    I_MPI_HYDRA_HOST_FILE: dir.mpichHostfile,
+    DEEPSPEED_HOSTFILE: dir.hostfile,
+    NPROC_PER_NODE: String(nodes[0]?.slots ?? 1),
+  };
+}
+
+/** Every host file the job gets, by path: Open MPI / DeepSpeed (`node slots=N`), MPICH / Intel MPI (`node:N`). */
+export function hostfiles(nodes: readonly NodeSlots[], dir: JobDir): Map<string, string> {
+  return new Map([
+    [dir.hostfile, openMpiHostfile(nodes)],
+    [dir.mpichHostfile, nodes.map((n) => `${n.node}:${n.slots}\n`).join('')],
+  ]);
 }
 
 /** `node1:8,node2:8`: mpirun -H and horovodrun -H. */

@@ -22,6 +22,7 @@ export interface JobDir {
   binDir: string;
   sshWrapper: string;
   hostfile: string;
+  mpichHostfile: string;
 }
 
 export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
@@ -41,6 +42,7 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
     binDir: join(root, 'bin'),
     sshWrapper: join(root, 'bin', 'ssh'),
     hostfile: join(root, 'hostfile'),
+    mpichHostfile: join(root, 'hostfile.mpich'),
   };
 }
 

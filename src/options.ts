@@ -24,6 +24,9 @@ export interface RunOptions {
   timeoutSeconds: number;
   pull: PullPolicy;
   timings: boolean;
+  /** Print what would be created and run, touch no Docker; `json` for machines. */
+  dryRun: boolean;
+  json: boolean;
   logLevel: 'quiet' | 'normal' | 'verbose';
 }
 
@@ -79,6 +82,8 @@ function buildParser(args: string[]) {
       timeout: { type: 'string', describe: `Seconds to wait for every node's sshd (default ${DEFAULT_TIMEOUT_SECONDS})` },
       pull: { type: 'string', describe: 'Pull the image: missing (default), never, always' },
       timings: { type: 'boolean', describe: "Print each phase's duration" },
+      'dry-run': { type: 'boolean', describe: 'Print what every node would create and run; touch no Docker' },
+      json: { type: 'boolean', describe: 'With --dry-run: the plan as JSON' },
       verbose: { type: 'boolean', describe: 'More log lines' },
       quiet: { type: 'boolean', describe: "Only warnings and errors from srun-docker's own lines" },
     })
@@ -140,6 +145,8 @@ function validate(parsed: Parsed, after: string[]): RunOptions {
     timeoutSeconds: optionalInt(parsed.timeout, 'timeout', 1, 86_400) ?? DEFAULT_TIMEOUT_SECONDS,
     pull: pullPolicy(parsed.pull),
     timings: parsed.timings === true,
+    dryRun: parsed['dry-run'] === true,
+    json: parsed.json === true,
     logLevel: parsed.quiet === true ? 'quiet' : verbose ? 'verbose' : 'normal',
   };
 }

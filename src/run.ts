@@ -2,7 +2,8 @@ import { access, constants, stat } from 'node:fs/promises';
 import { hostname, userInfo, type UserInfo } from 'node:os';
 import { resolve } from 'node:path';
 import tmp from 'tmp';
-import { allocationFromEnv } from './allocation.js';
+import { allocationFromEnv, type Allocation } from './allocation.js';
+import { formatDryRun, previewRun } from './dry-run.js';
 import { cleanupStale } from './cleanup.js';
 import type { CliIo } from './cli.js';
 import type { DockerClient } from './docker/client.js';
@@ -12,10 +13,10 @@ import { nodeFileSystem } from './fs.js';
 import { lookUpIdentity, type Identity } from './identity.js';
 import { createLogger, onceWarner, type Logger } from './log.js';
 import type { RunOptions } from './options.js';
-import { buildLaunchPlan, type LaunchPlan } from './plan.js';
+import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
 import { pullProgressPrinter } from './progress.js';
 import { runCoordinator } from './roles/coordinator.js';
-import type { NodeDeps } from './roles/node-container.js';
+import { resolveSlots, type NodeDeps } from './roles/node-container.js';
 import { reportWorkerFailure, runWorker } from './roles/worker.js';
 import { execaRunner } from './runner.js';
 import { systemClock, Timings } from './timings.js';
@@ -36,6 +37,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const home = env.HOME ?? user.homedir;
   const plan = buildLaunchPlan(options, allocation, { cwd, user: user.username, home, env, scriptExecutable });
   plan.warnings.forEach((w) => log.warn(w));
+  if (options.dryRun) return printDryRun(options, allocation, { cwd, user: user.username, home, env, scriptExecutable }, user, io);
 
   const docker = createDockerodeClient(env);
   const identity = await preflight(docker, plan, home, user, log, timings).catch(async (error: unknown) => {
@@ -76,6 +78,19 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/** Only the coordinator's task prints: one copy of the plan, not one per node. */
+async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, user: UserInfo<string>, io: CliIo): Promise<number> {
+  if (allocation.role !== 'coordinator') return 0;
+  const identity = await lookUpIdentity(
+    { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
+    execaRunner,
+  );
+  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner);
+  const preview = previewRun(options, allocation, host, identity, slots);
+  io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
+  return 0;
 }
 
 /** The daemon answers, the user is known, and this user's leftovers from crashed runs are gone. */

@@ -6,7 +6,7 @@ import {
   writeJson,
 } from '../coordination.js';
 import { LaunchError } from '../errors.js';
-import { buildJobEnv, openMpiHostfile, toEnvList, type NodeSlots } from '../job-env.js';
+import { buildJobEnv, hostfiles, toEnvList, type NodeSlots } from '../job-env.js';
 import type { DoneInfo } from '../jobdir.js';
 import { createSshMaterial } from '../ssh/material.js';
 import { sshLoginProbe } from '../ssh/probe.js';
@@ -53,7 +53,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     const containerId = await timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
     await timings.measure('readiness', () => waitForWorkers(deps, ctx, workers));
     const nodes = await timings.measure('slots', () => collectSlots(deps, ctx, workers));
-    await fs.writeFile(plan.jobDir.hostfile, openMpiHostfile(nodes), 0o600);
+    await Promise.all([...hostfiles(nodes, plan.jobDir)].map(([path, text]) => fs.writeFile(path, text, 0o600)));
     const imagePath = pathOf(prepared.facts.env);
     const env = buildJobEnv({
       nodes,

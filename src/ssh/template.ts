@@ -7,8 +7,12 @@ export type TemplateName = 'sshd_config' | 'ssh_config' | 'ssh_config_block' | '
 /** The directory shipped with the package (../../sshconfig-templates from dist/ssh/). */
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../sshconfig-templates/', import.meta.url));
 
+/** The single-file bundle carries the templates inside it (scripts/bundle.mjs defines this). */
+declare const SRUN_DOCKER_TEMPLATES: Record<string, string> | undefined;
+
 export async function loadTemplate(name: TemplateName, dir = TEMPLATE_DIR): Promise<string> {
-  return readFile(join(dir, `${name}.template`), 'utf8');
+  const bundled = typeof SRUN_DOCKER_TEMPLATES === 'undefined' ? undefined : SRUN_DOCKER_TEMPLATES[name];
+  return bundled ?? readFile(join(dir, `${name}.template`), 'utf8');
 }
 
 /**

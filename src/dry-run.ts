@@ -1,0 +1,122 @@
+import type Docker from 'dockerode';
+import { join } from 'node:path';
+import type { Allocation } from './allocation.js';
+import { buildContainerSpec } from './container-spec.js';
+import type { Identity } from './identity.js';
+import { buildJobEnv } from './job-env.js';
+import type { RunOptions } from './options.js';
+import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
+
+export interface NodePreview {
+  node: string;
+  role: 'coordinator' | 'worker';
+  container: Docker.ContainerCreateOptions;
+  /** The coordinator's readiness check of each worker, and the job it runs. */
+  readiness?: string[][];
+  job?: { command: string[]; env: Record<string, string> };
+}
+
+export interface DryRun {
+  jobDir: string;
+  sshMaterial: string[];
+  nodes: NodePreview[];
+  assumptions: string[];
+}
+
+/**
+ * Pure: what every node would create and run, without touching Docker. Things only a real run can
+ * know (the image's own passwd entries and PATH, other nodes' GPUs) are named as assumptions.
+ */
+export function previewRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, slots: number): DryRun {
+  const plans = allocation.nodes.map((node, index) =>
+    buildLaunchPlan(options, { ...allocation, nodeName: node, role: index === 0 ? 'coordinator' : 'worker' }, host),
+  );
+  const first = plans[0];
+  if (first === undefined) throw new Error('an allocation without nodes');
+  const nodes = plans.map((plan) => previewNode(options, plan, { identity, cwd: host.cwd, gpus: allocation.gpus, slots }, plans));
+  return {
+    jobDir: first.jobDir.root,
+    sshMaterial: first.sshconfigdir === undefined
+      ? [first.jobDir.clientKey, first.jobDir.hostKey, first.jobDir.authorizedKeys, first.jobDir.knownHosts, first.jobDir.sshConfig, first.jobDir.sshdConfig, first.jobDir.sshWrapper]
+      : [first.sshdConfig],
+    nodes,
+    assumptions: [
+      "/etc/passwd and /etc/group: the image's own entries plus yours, written to a private temporary directory per node",
+      "PATH: the image's PATH, read from the image at run time",
+      `slots: ${slots} per node (--slots_per_node, else this node's GPUs or nvidia-smi, else 1); each worker reports its own`,
+      'GPUs: each node hands over the GPUs SLURM gave it; shown here are this node\'s',
+    ],
+  };
+}
+
+function previewNode(
+  options: RunOptions,
+  plan: LaunchPlan,
+  facts: { identity: Identity; cwd: string; gpus: string[]; slots: number },
+  all: LaunchPlan[],
+): NodePreview {
+  const { identity, gpus, slots } = facts;
+  const container = buildContainerSpec({
+    name: plan.containerName,
+    image: plan.image,
+    identity,
+    cwd: facts.cwd,
+    passwdFile: join('<private tmp>', 'passwd'),
+    groupFile: join('<private tmp>', 'group'),
+    neededPaths: plan.neededPaths,
+    datamnts: options.datamnts,
+    env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
+    dockopts: plan.dockopts,
+    privileged: options.privileged,
+    ibdevices: options.ibdevices,
+    gpus,
+    labels: plan.labels,
+    sshdConfig: plan.sshdConfig,
+    sshdPort: plan.port,
+    droppedDefaultUlimits: [],
+  });
+  if (plan.role === 'worker') return { node: plan.node, role: plan.role, container };
+  const env = buildJobEnv({
+    nodes: all.map((p) => ({ node: p.node, slots })),
+    port: plan.port,
+    masterPort: plan.masterPort,
+    dir: plan.jobDir,
+    sshconfigdir: plan.sshconfigdir,
+    scriptPath: plan.scriptPath,
+    scriptArgs: options.scriptArgs,
+    envlist: plan.envlist,
+    imagePath: '<image PATH>',
+    asRoot: identity.uid === 0,
+  });
+  const readiness = all
+    .filter((p) => p.role === 'worker')
+    .map((p) => ['ssh', ...(plan.sshconfigdir === undefined ? ['-F', plan.jobDir.sshConfig] : ['-p', String(plan.port)]), p.node, 'true']);
+  return { node: plan.node, role: plan.role, container, readiness, job: { command: plan.scriptCommand, env } };
+}
+
+/** The human-readable form: one block per node. */
+export function formatDryRun(preview: DryRun): string {
+  const lines = [`job directory: ${preview.jobDir}`, `ssh material: ${preview.sshMaterial.join(' ')}`];
+  for (const node of preview.nodes) {
+    const c = node.container;
+    const h = c.HostConfig ?? {};
+    lines.push('', `== ${node.node} (${node.role})`);
+    lines.push(`create container ${c.name ?? ''} from ${c.Image ?? ''} as user ${c.User ?? ''}, workdir ${c.WorkingDir ?? ''}, network ${h.NetworkMode ?? ''}`);
+    lines.push(`  command: ${[...(c.Entrypoint as string[]), ...(c.Cmd ?? [])].join(' ')}`);
+    lines.push(`  mounts: ${(h.Binds ?? []).join(' ')}`);
+    lines.push(`  env: ${(c.Env ?? []).join(' ')}`);
+    lines.push(`  shm: ${h.ShmSize ?? ''} bytes, ulimits: ${(h.Ulimits ?? []).map((u) => `${u.Name ?? ''}=${u.Soft ?? ''}:${u.Hard ?? ''}`).join(' ')}`);
+    if (h.Privileged) lines.push('  privileged');
+    if (h.CapAdd?.length) lines.push(`  cap-add: ${h.CapAdd.join(' ')}`);
+    if (h.Devices?.length) lines.push(`  devices: ${h.Devices.map((d: Docker.DeviceMapping) => d.PathOnHost).join(' ')}`);
+    if (h.DeviceRequests?.length) lines.push(`  gpus: ${h.DeviceRequests.map((d: Docker.DeviceRequest) => (d.DeviceIDs ?? []).join(',')).join(' ')}`);
+    lines.push(`  labels: ${Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    for (const probe of node.readiness ?? []) lines.push(`readiness: ${probe.join(' ')}`);
+    if (node.job) {
+      lines.push(`run: ${node.job.command.join(' ')}`);
+      lines.push(`  with: ${Object.entries(node.job.env).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    }
+  }
+  lines.push('', 'assumed (known only at run time):', ...preview.assumptions.map((a) => `  ${a}`));
+  return lines.join('\n') + '\n';
+}
