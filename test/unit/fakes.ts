@@ -1,0 +1,147 @@
+/** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
+import type Docker from 'dockerode';
+import type { ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
+import type { FileSystem } from '../../src/fs.js';
+import type { Logger } from '../../src/log.js';
+
+/** Files by path (content + mtime); a directory exists when it was made or anything lies below it. */
+export class MemoryFs implements FileSystem {
+  readonly files = new Map<string, { data: string; mtime: number }>();
+  readonly dirs = new Map<string, number>();
+
+  constructor(private readonly clock: () => number = () => 0) {}
+
+  put(path: string, data: string, mtime = this.clock()): void {
+    this.files.set(path, { data, mtime });
+  }
+
+  mkdir(path: string): Promise<void> {
+    this.dirs.set(path, this.clock());
+    return Promise.resolve();
+  }
+  writeFile(path: string, data: string): Promise<void> {
+    this.put(path, data);
+    return Promise.resolve();
+  }
+  readFile(path: string): Promise<string | undefined> {
+    return Promise.resolve(this.files.get(path)?.data);
+  }
+  exists(path: string): Promise<boolean> {
+    return Promise.resolve(this.files.has(path) || this.dirs.has(path) || this.below(path).length > 0);
+  }
+  remove(path: string): Promise<void> {
+    for (const p of [path, ...this.below(path)]) {
+      this.files.delete(p);
+      this.dirs.delete(p);
+    }
+    return Promise.resolve();
+  }
+  modifiedAt(path: string): Promise<number | undefined> {
+    return Promise.resolve(this.files.get(path)?.mtime ?? this.dirs.get(path));
+  }
+  list(dir: string): Promise<string[]> {
+    const names = this.below(dir).map((p) => p.slice(dir.length + 1).split('/')[0] ?? '');
+    return Promise.resolve([...new Set(names)]);
+  }
+
+  private below(dir: string): string[] {
+    return [...this.files.keys(), ...this.dirs.keys()].filter((p) => p.startsWith(`${dir}/`));
+  }
+}
+
+export interface LogLines {
+  info: string[];
+  warn: string[];
+  error: string[];
+  verbose: string[];
+}
+
+export function fakeLogger(): Logger & { lines: LogLines } {
+  const lines: LogLines = { info: [], warn: [], error: [], verbose: [] };
+  const log = {
+    lines,
+    info: (m: string) => void lines.info.push(m),
+    warn: (m: string) => void lines.warn.push(m),
+    error: (m: string) => void lines.error.push(m),
+    verbose: (m: string) => void lines.verbose.push(m),
+    withPrefix: () => log,
+  };
+  return log;
+}
+
+/** A Docker client with scripted answers; every call that changes state is recorded. */
+export class FakeDocker implements DockerClient {
+  images = new Map<string, ImageFacts>();
+  containers: ContainerFacts[] = [];
+  created: Docker.ContainerCreateOptions[] = [];
+  removed: string[] = [];
+  pulled: string[] = [];
+  listFilters: (readonly string[])[] = [];
+  /** Called for each start; throw to make the start fail. */
+  onStart: (id: string, attempt: number) => void = () => undefined;
+  /** What a pull leaves behind. */
+  pullResult: ImageFacts | undefined = { id: 'sha256:pulled', env: [] };
+  private starts = 0;
+
+  ping(): Promise<void> {
+    return Promise.resolve();
+  }
+  inspectImage(image: string): Promise<ImageFacts | undefined> {
+    return Promise.resolve(this.images.get(image));
+  }
+  pullImage(image: string): Promise<void> {
+    this.pulled.push(image);
+    if (this.pullResult) this.images.set(image, this.pullResult);
+    return Promise.resolve();
+  }
+  readImageFiles(): Promise<Map<string, string>> {
+    return Promise.resolve(new Map());
+  }
+  createContainer(options: Docker.ContainerCreateOptions): Promise<string> {
+    this.created.push(options);
+    return Promise.resolve(`id-${this.created.length}`);
+  }
+  startContainer(id: string): Promise<void> {
+    this.starts += 1;
+    try {
+      this.onStart(id, this.starts);
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+  removeContainer(idOrName: string): Promise<void> {
+    this.removed.push(idOrName);
+    this.containers = this.containers.filter((c) => c.id !== idOrName && c.name !== idOrName);
+    return Promise.resolve();
+  }
+  inspectContainer(idOrName: string): Promise<ContainerFacts | undefined> {
+    return Promise.resolve(this.containers.find((c) => c.id === idOrName || c.name === idOrName));
+  }
+  listContainers(labelFilters: readonly string[]): Promise<ContainerFacts[]> {
+    this.listFilters.push(labelFilters);
+    const wanted = labelFilters.map((f) => f.split('='));
+    return Promise.resolve(this.containers.filter((c) => wanted.every(([k = '', v]) => c.labels[k] === v)));
+  }
+  logs(): Promise<string> {
+    return Promise.resolve('');
+  }
+  exec(): Promise<number> {
+    return Promise.resolve(0);
+  }
+}
+
+/** A clock that moves only when told (or by `step` ms each time it is read). */
+export function fakeClock(start = 1_000_000, step = 0): { now: () => number; advance: (ms: number) => void } {
+  let t = start;
+  return {
+    now: () => {
+      const value = t;
+      t += step;
+      return value;
+    },
+    advance: (ms) => {
+      t += ms;
+    },
+  };
+}

@@ -1,0 +1,165 @@
+import { describe, expect, it } from 'vitest';
+import { ReadinessTimeoutError } from '../../src/errors.js';
+import { waitForNodes, type ReadinessInput } from '../../src/readiness.js';
+
+const FAST = { min: 5, max: 20, factor: 1.5 };
+
+function input(overrides: Partial<ReadinessInput>): ReadinessInput {
+  return {
+    nodes: ['n2', 'n3', 'n4'],
+    timeoutSeconds: 5,
+    concurrency: 8,
+    probe: () => Promise.resolve(),
+    reportedFailure: () => Promise.resolve(undefined),
+    signal: new AbortController().signal,
+    backoff: FAST,
+    ...overrides,
+  };
+}
+
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  return promise.then(
+    () => {
+      throw new Error('expected a rejection');
+    },
+    (error: unknown) => error,
+  );
+}
+
+describe('waitForNodes', () => {
+  it('resolves when every node answers at once, probing each once', async () => {
+    const probed: string[] = [];
+    await waitForNodes(input({ probe: (n) => (probed.push(n), Promise.resolve()) }));
+    expect(probed.sort()).toEqual(['n2', 'n3', 'n4']);
+  });
+
+  it('resolves at once for no workers', async () => {
+    await expect(waitForNodes(input({ nodes: [] }))).resolves.toBeUndefined();
+  });
+
+  it.each<[number]>([[1], [3], [6]])('retries a node until it answers after %d failures', async (failures) => {
+    const attempts = new Map<string, number>();
+    await waitForNodes(
+      input({
+        probe: (n) => {
+          const k = (attempts.get(n) ?? 0) + 1;
+          attempts.set(n, k);
+          return k <= failures ? Promise.reject(new Error(`refused ${k}`)) : Promise.resolve();
+        },
+      }),
+    );
+    expect([...attempts.values()]).toEqual([failures + 1, failures + 1, failures + 1]);
+  });
+
+  it('names exactly the nodes that never answered, with their last error', async () => {
+    const start = Date.now();
+    const attempts = new Map<string, number>();
+    const error = await rejection(
+      waitForNodes(
+        input({
+          timeoutSeconds: 1,
+          probe: (n) => {
+            const k = (attempts.get(n) ?? 0) + 1;
+            attempts.set(n, k);
+            if (n === 'n3') return Promise.resolve();
+            return Promise.reject(new Error(`${n}: nothing listening (attempt ${k})`));
+          },
+        }),
+      ),
+    );
+    expect(error).toBeInstanceOf(ReadinessTimeoutError);
+    const timeout = error as ReadinessTimeoutError;
+    expect(timeout.timeoutSeconds).toBe(1);
+    expect(timeout.unready.map((u) => u.node)).toEqual(['n2', 'n4']);
+    for (const u of timeout.unready) {
+      expect(u.lastError).toBe(`${u.node}: nothing listening (attempt ${attempts.get(u.node)})`);
+    }
+    expect(timeout.message).toContain('n2 (n2: nothing listening');
+    expect(timeout.message).not.toContain('n3');
+    expect(Date.now() - start).toBeGreaterThanOrEqual(900);
+    expect(Date.now() - start).toBeLessThan(3000);
+  });
+
+  it('keeps only the last line of a multi-line probe error', async () => {
+    const error = await rejection(
+      waitForNodes(
+        input({ nodes: ['n2'], timeoutSeconds: 1, probe: () => Promise.reject(new Error('warning: x\nPermission denied\n')) }),
+      ),
+    );
+    expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n2', lastError: 'Permission denied' }]);
+  });
+
+  it('a failure the node reported stops the wait for it at once, with that reason', async () => {
+    const start = Date.now();
+    const error = await rejection(
+      waitForNodes(
+        input({
+          timeoutSeconds: 30,
+          probe: (n) => (n === 'n3' ? Promise.reject(new Error('refused')) : Promise.resolve()),
+          reportedFailure: (n) => Promise.resolve(n === 'n3' ? 'container did not start: no such image' : undefined),
+        }),
+      ),
+    );
+    expect(Date.now() - start).toBeLessThan(2000);
+    expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n3', lastError: 'container did not start: no such image' }]);
+  });
+
+  it('a failure reported after a few attempts also ends the wait early', async () => {
+    let calls = 0;
+    const start = Date.now();
+    const error = await rejection(
+      waitForNodes(
+        input({
+          nodes: ['n2'],
+          timeoutSeconds: 30,
+          probe: () => Promise.reject(new Error('refused')),
+          reportedFailure: () => Promise.resolve(++calls >= 3 ? 'sshd exited' : undefined),
+        }),
+      ),
+    );
+    expect(Date.now() - start).toBeLessThan(2000);
+    expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n2', lastError: 'sshd exited' }]);
+  });
+
+  it.each<[number, number]>([[1, 6], [2, 6], [3, 10]])('never runs more than %d probes at once (%d nodes)', async (limit, count) => {
+    let active = 0;
+    let maxActive = 0;
+    const attempts = new Map<string, number>();
+    const nodes = Array.from({ length: count }, (_, i) => `n${i}`);
+    await waitForNodes(
+      input({
+        nodes,
+        concurrency: limit,
+        probe: async (n) => {
+          active += 1;
+          maxActive = Math.max(maxActive, active);
+          await new Promise((r) => setTimeout(r, 5));
+          active -= 1;
+          const k = (attempts.get(n) ?? 0) + 1;
+          attempts.set(n, k);
+          if (k < 2) throw new Error('not yet');
+        },
+      }),
+    );
+    expect(maxActive).toBe(limit);
+    expect([...attempts.keys()].sort()).toEqual([...nodes].sort());
+  });
+
+  it('rejects when the signal is aborted', async () => {
+    const controller = new AbortController();
+    const reason = new Error('SIGTERM');
+    setTimeout(() => controller.abort(reason), 50);
+    const start = Date.now();
+    const error = await rejection(
+      waitForNodes(input({ timeoutSeconds: 30, signal: controller.signal, probe: () => Promise.reject(new Error('refused')) })),
+    );
+    expect(error).toBe(reason);
+    expect(Date.now() - start).toBeLessThan(2000);
+  });
+
+  it('rejects at once when the signal was aborted before', async () => {
+    const controller = new AbortController();
+    controller.abort(new Error('gone'));
+    await expect(waitForNodes(input({ signal: controller.signal }))).rejects.toThrow('gone');
+  });
+});
