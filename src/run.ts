@@ -1,5 +1,5 @@
 import { access, constants, stat } from 'node:fs/promises';
-import { hostname, userInfo, type UserInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import tmp from 'tmp';
 import { allocationFromEnv, type Allocation } from './allocation.js';
@@ -34,13 +34,17 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const cwd = process.cwd();
   const scriptExecutable = await checkScript(resolve(cwd, options.script));
   const user = userInfo();
-  const home = env.HOME ?? user.homedir;
-  const plan = buildLaunchPlan(options, allocation, { cwd, user: user.username, home, env, scriptExecutable });
+  const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable };
+  const plan = buildLaunchPlan(options, allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
-  if (options.dryRun) return printDryRun(options, allocation, { cwd, user: user.username, home, env, scriptExecutable }, user, io);
+  const identity = await lookUpIdentity(
+    { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
+    execaRunner,
+  );
+  if (options.dryRun) return printDryRun(options, allocation, host, identity, io);
 
   const docker = createDockerodeClient(env);
-  const identity = await preflight(docker, plan, home, user, log, timings).catch(async (error: unknown) => {
+  await preflight(docker, plan, host.home, identity, log, timings).catch(async (error: unknown) => {
     // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
     if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
     throw error;
@@ -81,25 +85,17 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
 }
 
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */
-async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, user: UserInfo<string>, io: CliIo): Promise<number> {
+async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo): Promise<number> {
   if (allocation.role !== 'coordinator') return 0;
-  const identity = await lookUpIdentity(
-    { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
-    execaRunner,
-  );
   const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner);
   const preview = previewRun(options, allocation, host, identity, slots);
   io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
   return 0;
 }
 
-/** The daemon answers, the user is known, and this user's leftovers from crashed runs are gone. */
-async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, user: UserInfo<string>, log: Logger, timings: Timings): Promise<Identity> {
+/** The daemon answers, and this user's leftovers from crashed runs are gone. */
+async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, identity: Identity, log: Logger, timings: Timings): Promise<void> {
   await timings.measure('docker-ping', () => docker.ping());
-  const identity = await lookUpIdentity(
-    { user: user.username, uid: user.uid, gid: user.gid, home, groups: process.getgroups?.() ?? [] },
-    execaRunner,
-  );
   await cleanupStale({
     docker,
     fs: nodeFileSystem,
@@ -110,7 +106,6 @@ async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, u
     all: false,
     keep: { jobId: plan.jobId, stepId: plan.stepId },
   });
-  return identity;
 }
 
 /** Returns whether the script is executable; a missing script is a usage error on every node alike. */
