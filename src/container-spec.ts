@@ -31,8 +31,8 @@ export interface ContainerSpecInput {
   ibdevices: boolean;
   gpus: readonly string[];
   labels: Record<string, string>;
-  sshdConfig: string;
-  sshdPort: number;
+  /** sshd and its watchdog (see container-command.ts). */
+  command: { Entrypoint: string[]; Cmd: string[] };
   /** Default ulimits the daemon could not raise on this host: left out (and warned about once). */
   droppedDefaultUlimits: readonly string[];
 }
@@ -50,6 +50,8 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
       ...input.datamnts.map(dataMountBind),
     ],
     ShmSize: SHM_BYTES,
+    // a container whose watchdog ended it leaves nothing behind
+    AutoRemove: true,
     Ulimits: DEFAULT_ULIMITS.filter((u) => !input.droppedDefaultUlimits.includes(u.Name ?? '')).map((u) => ({ ...u })),
     GroupAdd: identity.groups.map(String),
     Privileged: input.privileged,
@@ -63,9 +65,8 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     WorkingDir: input.cwd,
     Env: [`HOME=${identity.home}`, `USER=${identity.user}`, `LOGNAME=${identity.user}`, ...input.env, ...input.dockopts.env],
     Labels: { ...input.dockopts.labels, ...input.labels },
-    // sshd in the foreground is the container's life: it ends when the container is removed
-    Entrypoint: ['/usr/sbin/sshd'],
-    Cmd: ['-D', '-e', '-f', input.sshdConfig, '-p', String(input.sshdPort)],
+    // sshd under its watchdog is the container's life; the image's own entrypoint is not run
+    ...input.command,
     HostConfig: mergeHostConfig(base, input.dockopts.hostConfig),
   };
 }

@@ -1,7 +1,9 @@
 import type Docker from 'dockerode';
 import { join } from 'node:path';
 import type { Allocation } from './allocation.js';
+import { containerCommand } from './container-command.js';
 import { buildContainerSpec } from './container-spec.js';
+import { sshdLogPath } from './jobdir.js';
 import type { Identity } from './identity.js';
 import { buildJobEnv } from './job-env.js';
 import type { RunOptions } from './options.js';
@@ -71,8 +73,12 @@ function previewNode(
     ibdevices: options.ibdevices,
     gpus,
     labels: plan.labels,
-    sshdConfig: plan.sshdConfig,
-    sshdPort: plan.port,
+    command: containerCommand({
+      sshdConfig: plan.sshdConfig,
+      sshdPort: plan.port,
+      heartbeat: plan.jobDir.heartbeat,
+      sshdLog: sshdLogPath(plan.jobDir, plan.node),
+    }),
     droppedDefaultUlimits: [],
   });
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container };

@@ -54,6 +54,11 @@ export function nodeStatusPath(dir: JobDir, node: string): string {
   return join(dir.nodesDir, `${node}.json`);
 }
 
+/** sshd's own messages on a node, kept in the job dir so they outlive an auto-removed container. */
+export function sshdLogPath(dir: JobDir, node: string): string {
+  return join(dir.nodesDir, `${node}.sshd.log`);
+}
+
 /** What workers need from the coordinator before they can start their container. */
 export interface ReadyInfo {
   port: number;

@@ -37,7 +37,12 @@ export interface ContainerFacts {
 export interface ExecSpec {
   cmd: string[];
   env: string[];
-  user: string;
+  /**
+   * Left out, the exec runs as the container's own User with its GroupAdd groups. Podman drops those
+   * supplementary groups from an exec that names a user (Docker keeps them), so leave it out where the
+   * container's user is the one wanted.
+   */
+  user?: string;
   workdir: string;
 }
 

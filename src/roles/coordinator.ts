@@ -71,7 +71,8 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     const code = await timings.measure('job', () =>
       deps.docker.exec(
         containerId,
-        { cmd: plan.scriptCommand, env: toEnvList(env), user: `${ctx.identity.uid}:${ctx.identity.gid}`, workdir: ctx.cwd },
+        // no user: the container's own (the caller's uid:gid) and, on Podman too, its supplementary groups
+        { cmd: plan.scriptCommand, env: toEnvList(env), workdir: ctx.cwd },
         { stdout: deps.stdout, stderr: deps.stderr },
       ),
     );

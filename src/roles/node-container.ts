@@ -1,4 +1,6 @@
+import { containerCommand } from '../container-command.js';
 import { buildContainerSpec } from '../container-spec.js';
+import { sshdLogPath } from '../jobdir.js';
 import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles, type UserFiles } from '../container.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../fs.js';
@@ -87,8 +89,12 @@ export async function startNodeContainer(
         ibdevices: ctx.options.ibdevices,
         gpus: ctx.gpus,
         labels: plan.labels,
-        sshdConfig: plan.sshdConfig,
-        sshdPort: plan.port,
+        command: containerCommand({
+          sshdConfig: plan.sshdConfig,
+          sshdPort: plan.port,
+          heartbeat: plan.jobDir.heartbeat,
+          sshdLog: sshdLogPath(plan.jobDir, plan.node),
+        }),
         droppedDefaultUlimits: dropped,
       }),
     plan.dockopts.ulimitNames,

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { HEARTBEAT_STALE_MS, readJson, waitForReadyInfo, watchUntilDone, writeJson } from '../coordination.js';
 import { LaunchError } from '../errors.js';
 import type { FileSystem } from '../fs.js';
-import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
+import { nodeStatusPath, sshdLogPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
 import { Teardown } from '../teardown.js';
 import { prepareImage, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
@@ -39,7 +39,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
       containerRunning: async () => (await deps.docker.inspectContainer(containerId))?.running === true,
     });
     if (end === 'container-exited') {
-      const logs = await deps.docker.logs(containerId, 5).catch(() => '');
+      const logs = (await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '';
       throw new LaunchError(`the container on ${plan.node} stopped while the job ran${logs.trim() ? `: ${lastLine(logs)}` : ''}`);
     }
     if (end === 'coordinator-gone') {

@@ -7,6 +7,7 @@ import {
   STACK_BYTES,
   type ContainerSpecInput,
 } from '../../src/container-spec.js';
+import { CONTAINER_STALE_SECONDS, WATCHDOG_SCRIPT, containerCommand } from '../../src/container-command.js';
 import { parseDockopts } from '../../src/dockopts.js';
 import { UsageError } from '../../src/errors.js';
 import type { Identity } from '../../src/identity.js';
@@ -38,8 +39,12 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     ibdevices: false,
     gpus: [],
     labels: { 'srun-docker.job': '7' },
-    sshdConfig: '/home/alice/.srun-docker/jobs/7.0/sshd_config',
-    sshdPort: 12345,
+    command: containerCommand({
+      sshdConfig: '/home/alice/.srun-docker/jobs/7.0/sshd_config',
+      sshdPort: 12345,
+      heartbeat: '/home/alice/.srun-docker/jobs/7.0/heartbeat',
+      sshdLog: '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
+    }),
     droppedDefaultUlimits: [],
     ...overrides,
   };
@@ -203,9 +208,17 @@ describe('buildContainerSpec: labels and sshd', () => {
     expect(s.Labels).toEqual({ team: 'ml', 'srun-docker.job': '7' });
   });
 
-  it('runs sshd in the foreground with the config and port', () => {
-    const s = spec({ sshdPort: 15000 });
-    expect(s.Entrypoint).toEqual(['/usr/sbin/sshd']);
-    expect(s.Cmd).toEqual(['-D', '-e', '-f', '/home/alice/.srun-docker/jobs/7.0/sshd_config', '-p', '15000']);
+  it('runs sshd under the heartbeat watchdog, and Docker removes the container when it ends', () => {
+    const s = spec();
+    expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog']);
+    expect(s.Cmd).toEqual([
+      '/home/alice/.srun-docker/jobs/7.0/sshd_config',
+      '12345',
+      '/home/alice/.srun-docker/jobs/7.0/heartbeat',
+      String(CONTAINER_STALE_SECONDS),
+      '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
+    ]);
+    expect(WATCHDOG_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
+    expect(hostConfig().AutoRemove).toBe(true);
   });
 });
