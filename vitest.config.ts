@@ -19,6 +19,8 @@ export default defineConfig({
         test: {
           name: 'cluster',
           include: ['test/cluster/**/*.test.ts'],
+          // one cluster for all cluster test files: up before the first, down after the last
+          globalSetup: ['test/cluster/support/global-setup.ts'],
           testTimeout: 300_000,
           hookTimeout: 600_000,
           fileParallelism: false,

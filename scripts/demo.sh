@@ -55,7 +55,7 @@ say "srun -N$NODES srun-docker --container=$IMAGE --script=examples/mpi4py-allre
 OUT="$(mktemp)"
 T_JOB=$(now)
 set +e
-timeout "${DEMO_TIMEOUT:-300}" docker exec -u alice -w /home/alice slurmctl \
+timeout "${DEMO_TIMEOUT:-300}" docker exec -e SRUN_DOCKER_PULL=never -u alice -w /home/alice slurmctl \
   srun -N"$NODES" srun-docker --container="$IMAGE" --script="$JOB" --timings 2>&1 | tee "$OUT"
 rc=${PIPESTATUS[0]}
 set -e

@@ -100,14 +100,16 @@ chmod 0644 "$CLUSTER_STATE/etc/slurm.conf"
 phase state
 
 # ---- network + containers ---------------------------------------------------
-docker network create --driver bridge --subnet "$CLUSTER_SUBNET" \
+# --internal: the nodes reach each other and nothing else (no route out, so no inner daemon can
+# ever reach a registry); --dns 127.0.0.1 below keeps name lookups from being forwarded outside.
+docker network create --driver bridge --internal --subnet "$CLUSTER_SUBNET" \
   --label "$CLUSTER_LABEL" "$CLUSTER_NET" >/dev/null
 
 HOSTS_ARGS=(--add-host "$CLUSTER_CTL:$(cluster_ip 2)")
 for ((k = 1; k <= N; k++)); do HOSTS_ARGS+=(--add-host "node$k:$(cluster_ip $((10 + k)))"); done
 
 COMMON_ARGS=(
-  --detach --init
+  --detach --init --dns 127.0.0.1
   --label "$CLUSTER_LABEL"
   --network "$CLUSTER_NET"
   "${HOSTS_ARGS[@]}"

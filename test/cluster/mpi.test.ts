@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { NODES } from './support/cluster.js';
+import { ALLREDUCE_JOB, allreduceRanks, jobLine, srunDocker } from './support/jobs.js';
+import { useCluster } from './support/use-cluster.js';
+
+useCluster();
+
+describe('srun srun-docker: mpi4py allreduce across node containers', () => {
+  it('runs on 3 nodes: every rank gets the right sum, one rank per node', async () => {
+    const run = await srunDocker(['-N3'], [`--script=${ALLREDUCE_JOB}`]);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(jobLine(run.stdout)).toEqual({ hostlist: 'node1:1,node2:1,node3:1', np: 3, nnodes: 3, host: 'node1' });
+    const ranks = allreduceRanks(run.stdout);
+    expect(ranks.map((r) => r.rank).sort(), run.all).toEqual([0, 1, 2]);
+    for (const r of ranks) expect(r, run.all).toMatchObject({ size: 3, sum: 6, expected: 6, ok: true });
+    expect(new Set(ranks.map((r) => r.host))).toEqual(new Set(NODES));
+  });
+
+  it('--slots_per_node=2: np=6, two ranks on each of the 3 nodes', async () => {
+    const run = await srunDocker(['-N3'], [`--script=${ALLREDUCE_JOB}`, '--slots_per_node=2']);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(jobLine(run.stdout)).toMatchObject({ hostlist: 'node1:2,node2:2,node3:2', np: 6, nnodes: 3 });
+    const ranks = allreduceRanks(run.stdout);
+    expect(ranks.map((r) => r.rank).sort(), run.all).toEqual([0, 1, 2, 3, 4, 5]);
+    for (const r of ranks) expect(r, run.all).toMatchObject({ size: 6, sum: 21, ok: true });
+    for (const node of NODES) expect(ranks.filter((r) => r.host === node), `ranks on ${node}`).toHaveLength(2);
+  });
+
+  it('srun -N1: no workers, the coordinator runs the job alone', async () => {
+    const run = await srunDocker(['-N1'], [`--script=${ALLREDUCE_JOB}`]);
+    expect(run.exitCode, run.all).toBe(0);
+    const job = jobLine(run.stdout);
+    expect(job, run.all).toMatchObject({ np: 1, nnodes: 1 });
+    expect(job?.hostlist).toBe(`${job?.host}:1`);
+    expect(allreduceRanks(run.stdout), run.all).toEqual([{ rank: 0, size: 1, host: job?.host, sum: 1, expected: 1, ok: true }]);
+    expect(run.stderr).not.toMatch(/waiting for \d+ worker/);
+  });
+
+  it('--nodelist=node[2-3] on a 3-node step: only node2 and node3 run, node2 coordinates', async () => {
+    const run = await srunDocker(['-N3'], [`--script=${ALLREDUCE_JOB}`, '--nodelist=node[2-3]']);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(jobLine(run.stdout)).toEqual({ hostlist: 'node2:1,node3:1', np: 2, nnodes: 2, host: 'node2' });
+    const ranks = allreduceRanks(run.stdout);
+    expect(ranks, run.all).toHaveLength(2);
+    for (const r of ranks) expect(r, run.all).toMatchObject({ size: 2, sum: 3, ok: true });
+    expect(new Set(ranks.map((r) => r.host))).toEqual(new Set(['node2', 'node3']));
+    expect(run.stderr).not.toMatch(/srun-docker\[node1 /);
+  });
+});

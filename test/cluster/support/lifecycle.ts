@@ -1,0 +1,35 @@
+import { existsSync } from 'node:fs';
+import { CLUSTER_DIR, clusterAnswers, NODE_COUNT, PROJECT, testbedScript } from './cluster.js';
+
+/**
+ * Brings the test cluster up once (docker daemon, images, `up.sh 3`) and returns how to take it
+ * down again — or nothing to do when CLUSTER_REUSE=1 found one already up (whoever started it
+ * stops it). Used by the vitest globalSetup and, when that is not configured, by useCluster().
+ */
+export async function bringClusterUp(log: (line: string) => void): Promise<() => Promise<void>> {
+  if (!existsSync(`${PROJECT}/dist/cli.js`)) {
+    throw new Error(`${PROJECT}/dist is missing: run npm run build first (npm run test:cluster does)`);
+  }
+  if (process.env.CLUSTER_REUSE === '1' && (await clusterAnswers())) {
+    log('[cluster] CLUSTER_REUSE=1: using the cluster that is already up (it stays up)');
+    return async () => undefined;
+  }
+  if (await clusterAnswers()) {
+    throw new Error('a test cluster is already up: set CLUSTER_REUSE=1 to use it, or run test/cluster/down.sh first');
+  }
+  await testbedScript(`${PROJECT}/test/setup/ensure-docker.sh`, [], 120_000);
+  await testbedScript(`${PROJECT}/test/images/build.sh`, [], 600_000);
+  try {
+    const upMs = await testbedScript(`${CLUSTER_DIR}/up.sh`, [String(NODE_COUNT)], 420_000);
+    log(`[cluster] up in ${(upMs / 1000).toFixed(1)} s`);
+  } catch (error) {
+    await takeClusterDown(log);
+    throw error;
+  }
+  return () => takeClusterDown(log);
+}
+
+export async function takeClusterDown(log: (line: string) => void): Promise<void> {
+  const downMs = await testbedScript(`${CLUSTER_DIR}/down.sh`, [], 300_000);
+  log(`[cluster] down in ${(downMs / 1000).toFixed(1)} s`);
+}
