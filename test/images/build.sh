@@ -6,8 +6,9 @@
 #   srun-docker/base:bookworm        debootstrap minbase + sshd + ssh client
 #   srun-docker/mpi:bookworm         base + Open MPI + python3 mpi4py numpy
 #   srun-docker/slurm-node:bookworm  base + slurm-wlm + munge + docker.io
+#   srun-docker/torch:bookworm       mpi + python3-torch (CPU; the torchrun example)
 #
-# usage: test/images/build.sh [--force] [base|mpi|slurm-node ...]
+# usage: test/images/build.sh [--force] [base|mpi|slurm-node|torch ...]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
@@ -16,6 +17,7 @@ SUITE=bookworm
 BASE_TAG="srun-docker/base:$SUITE"
 MPI_TAG="srun-docker/mpi:$SUITE"
 NODE_TAG="srun-docker/slurm-node:$SUITE"
+TORCH_TAG="srun-docker/torch:$SUITE"
 export DOCKER_BUILDKIT=0 # the legacy builder works with every 20.10+ engine, no buildx needed
 
 FORCE=0
@@ -23,12 +25,12 @@ TARGETS=()
 for a in "$@"; do
   case "$a" in
     --force|-f) FORCE=1 ;;
-    base|mpi|slurm-node) TARGETS+=("$a") ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
-    *) echo "build.sh: unknown argument '$a' (use --force, base, mpi, slurm-node)" >&2; exit 2 ;;
+    base|mpi|slurm-node|torch) TARGETS+=("$a") ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument '$a' (use --force, base, mpi, slurm-node, torch)" >&2; exit 2 ;;
   esac
 done
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(base mpi slurm-node)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(base mpi slurm-node torch)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 have() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -82,18 +84,18 @@ build_base() {
 # docker build on the default bridge first; fall back to --network=host only
 # if the build cannot reach the Debian mirror from the bridge.
 dbuild() {
-  local tag="$1" file="$2" t=$SECONDS
+  local tag="$1" file="$2" base="${3:-$BASE_TAG}" t=$SECONDS
   if ! want "$tag"; then log "$tag exists (cached)"; return; fi
   local old; old="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
   log "docker build $tag ($file)"
   local nocache=(); [ "$FORCE" -eq 0 ] || nocache=(--no-cache)
   local logf; logf="$(mktemp /tmp/srun-docker-build.XXXXXX)"
-  if docker build "${nocache[@]}" --build-arg "BASE=$BASE_TAG" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1; then
+  if docker build "${nocache[@]}" --build-arg "BASE=$base" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1; then
     :
   elif grep -qiE 'temporary failure resolving|could not resolve|unable to connect|failed to fetch|network is unreachable' "$logf"; then
     log "default bridge could not reach the mirror; retrying with --network=host"
     tail -n 5 "$logf" >&2
-    docker build "${nocache[@]}" --network=host --build-arg "BASE=$BASE_TAG" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1 || {
+    docker build "${nocache[@]}" --network=host --build-arg "BASE=$base" -t "$tag" -f "$HERE/$file" "$HERE" >"$logf" 2>&1 || {
       tail -n 40 "$logf" >&2; rm -f "$logf"; exit 1; }
   else
     tail -n 40 "$logf" >&2; rm -f "$logf"; exit 1
@@ -108,6 +110,10 @@ for t in "${TARGETS[@]}"; do
     base) build_base ;;
     mpi) have "$BASE_TAG" || build_base; dbuild "$MPI_TAG" mpi.Dockerfile ;;
     slurm-node) have "$BASE_TAG" || build_base; dbuild "$NODE_TAG" slurm-node.Dockerfile ;;
+    torch)
+      have "$BASE_TAG" || build_base
+      have "$MPI_TAG" || dbuild "$MPI_TAG" mpi.Dockerfile
+      dbuild "$TORCH_TAG" torch.Dockerfile "$MPI_TAG" ;;
   esac
 done
 log "done in $((SECONDS - T0)) s"
