@@ -25,7 +25,9 @@ import { systemClock, Timings } from './timings.js';
 export async function runJob(options: RunOptions, env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const timings = new Timings(systemClock);
   const baseLog = createLogger((line) => io.stderr.write(line), options.logLevel);
+  const parseStart = systemClock.now();
   const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist });
+  timings.record('allocation', systemClock.now() - parseStart);
   const log = baseLog.withPrefix(`srun-docker[${allocation.nodeName} ${allocation.role}]`);
   if (allocation.role === 'idle') {
     log.verbose(`nothing to do: ${allocation.idleReason ?? ''}`);

@@ -78,6 +78,8 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     );
     deps.signal.throwIfAborted();
     done = { reason: 'finished' };
+    // workers start removing their containers now, while this node removes its own
+    await writeJson(fs, plan.jobDir.done, done);
     return code;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
