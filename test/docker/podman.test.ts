@@ -20,6 +20,8 @@ let podman: Docker;
 let work = '';
 /** --dockopts for the ulimits Podman sets by itself (see beforeAll). */
 let ulimitOpts = '';
+/** conmon processes that were there before the service started: any other one is this test's. */
+let conmonsBefore = new Set<number>();
 
 function podmanInstalled(): boolean {
   try {
@@ -28,6 +30,21 @@ function podmanInstalled(): boolean {
   } catch {
     return false;
   }
+}
+
+function conmons(): Set<number> {
+  const pids = readdirSync('/proc').filter((d) => /^\d+$/.test(d));
+  return new Set(
+    pids
+      .filter((pid) => {
+        try {
+          return readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === 'conmon';
+        } catch {
+          return false;
+        }
+      })
+      .map(Number),
+  );
 }
 
 function serviceLog(): string {
@@ -62,13 +79,15 @@ function script(name: string, body: string): string {
   return path;
 }
 
-async function loadJobImageIfMissing(): Promise<void> {
+async function loadJobImageIfStale(): Promise<void> {
+  const id = (image: { Id: string }): string => image.Id.replace(/^sha256:/, '');
+  const wanted = id(await docker.getImage(JOB_IMAGE).inspect());
   const present = await podman
     .getImage(JOB_IMAGE)
     .inspect()
-    .then(() => true)
-    .catch(() => false);
-  if (present) return;
+    .then(id, () => undefined);
+  // podman load keeps the image id: a different one is an older build of the test image
+  if (present === wanted) return;
   // the Docker daemon has it (built by the test set-up): docker save | podman load, over the two APIs
   const archive = (await docker.getImage(JOB_IMAGE).get()) as NodeJS.ReadableStream;
   const progress = (await podman.loadImage(archive)) as NodeJS.ReadableStream;
@@ -91,9 +110,17 @@ beforeAll(async () => {
   }
   dir = mkdtempSync('/tmp/srun-docker-podman-');
   socket = join(dir, 'podman.sock');
+  // An exec's conmon lingers exit_command_delay (300 s by default) after the exec ended: keep it short, so
+  // that nothing of the test outlives it for long.
+  writeFileSync(join(dir, 'containers.conf'), '[engine]\nexit_command_delay = 5\n');
   const log = openSync(join(dir, 'service.log'), 'w');
+  conmonsBefore = conmons();
   // --time=0: no idle timeout; the service is this test's child and afterAll stops it by its PID
-  service = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], { cwd: dir, stdio: ['ignore', log, log] });
+  service = spawn('podman', ['system', 'service', '--time=0', `unix://${socket}`], {
+    cwd: dir,
+    stdio: ['ignore', log, log],
+    env: { ...process.env, CONTAINERS_CONF: join(dir, 'containers.conf') },
+  });
   closeSync(log);
   podman = new Docker({ socketPath: socket });
   let answered = false;
@@ -115,7 +142,7 @@ beforeAll(async () => {
   const pid = service.pid ?? 0;
   ulimitOpts = `--dockopts=--ulimit nofile=${hardLimit(pid, 'Max open files')} --ulimit nproc=${hardLimit(pid, 'Max processes')}`;
 
-  await loadJobImageIfMissing();
+  await loadJobImageIfStale();
   work = mkdtempSync(join(user.home, 'podman-'));
   chownSync(work, user.uid, user.gid);
 }, 300_000);
@@ -131,6 +158,9 @@ afterAll(async () => {
     await exited;
     clearTimeout(timer);
   }
+  // the exec sessions' conmon processes end by themselves exit_command_delay (5 s) after their exec
+  const ours = (): number[] => [...conmons()].filter((pid) => !conmonsBefore.has(pid));
+  for (let i = 0; i < 40 && service !== undefined && ours().length > 0; i += 1) await new Promise((r) => setTimeout(r, 500));
   if (dir !== '') rmSync(dir, { recursive: true, force: true });
   if (work !== '') rmSync(work, { recursive: true, force: true });
 }, 60_000);

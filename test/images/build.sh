@@ -59,6 +59,9 @@ build_base() {
   local t=$SECONDS dir old
   old="$(docker image inspect -f '{{.Id}}' "$BASE_TAG" 2>/dev/null || true)"
   dir="$(mktemp -d /tmp/srun-docker-rootfs.XXXXXX)"
+  # mktemp makes it 0700, and the tar below carries that into the image's / (non-root users then
+  # cannot start anything on storage drivers that honour it, e.g. Podman's vfs)
+  chmod 0755 "$dir"
   # shellcheck disable=SC2064
   trap "rm -rf --one-file-system '$dir'" EXIT
   log "debootstrap $SUITE into $dir"
