@@ -11,7 +11,8 @@ export const WATCHDOG_SCRIPT = [
   'while kill -0 "$sshd" 2>/dev/null; do',
   '  sleep 5',
   '  beat=$(cat "$3" 2>/dev/null || echo gone)',
-  '  if [ "$beat" = "$last" ]; then still=$((still + 5)); else still=0; last=$beat; fi',
+  // a heartbeat file that is gone (the job directory was removed) counts as a stopped heartbeat, not as a new beat
+  '  if [ "$beat" = "$last" ] || [ "$beat" = gone ]; then still=$((still + 5)); else still=0; last=$beat; fi',
   '  if [ "$still" -ge "$4" ]; then echo "srun-docker: no heartbeat from the coordinator for $still s; ending" >>"$5"; kill "$sshd"; exit 0; fi',
   'done',
   'wait "$sshd"',

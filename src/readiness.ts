@@ -1,3 +1,4 @@
+import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
 import { ReadinessTimeoutError, type UnreadyNode } from './errors.js';
 import { createLimiter } from './limiter.js';
@@ -16,7 +17,8 @@ export interface ReadinessInput {
   backoff?: { min: number; max: number; factor: number };
 }
 
-export const DEFAULT_BACKOFF = { min: 50, max: 400, factor: 1.5 };
+/** Capped at 250 ms so a node is seen within about half a second of its sshd answering. */
+export const DEFAULT_BACKOFF = { min: 50, max: 250, factor: 1.5 };
 
 /**
  * Waits until every node passes its probe, all nodes in parallel, each retried with backoff until the
@@ -26,6 +28,9 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
   const limit = createLimiter(input.concurrency);
   const backoff = input.backoff ?? DEFAULT_BACKOFF;
   const deadline = Date.now() + input.timeoutSeconds * 1000;
+  // p-retry listens on the signal once per node waiting between attempts: 1,000 listeners is the design
+  const signal = AbortSignal.any([input.signal]);
+  setMaxListeners(input.nodes.length + 10, signal);
   const results = await Promise.allSettled(
     input.nodes.map((node) => {
       // the deadline check below must report the node's own last error, not a generic one
@@ -47,7 +52,7 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
           factor: backoff.factor,
           randomize: true,
           maxRetryTime: Math.max(0, deadline - Date.now()),
-          signal: input.signal,
+          signal,
         },
       );
     }),

@@ -9,6 +9,7 @@ import { LaunchError } from '../errors.js';
 import { buildJobEnv, hostfiles, toEnvList, type NodeSlots } from '../job-env.js';
 import type { DoneInfo } from '../jobdir.js';
 import { createSshMaterial } from '../ssh/material.js';
+import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes } from '../readiness.js';
 import { Teardown } from '../teardown.js';
@@ -113,21 +114,24 @@ async function waitForWorkers(deps: NodeDeps, ctx: NodeContext, workers: readonl
   if (workers.length === 0) return;
   const { plan } = ctx;
   deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh on port ${plan.port} (up to ${ctx.options.timeoutSeconds} s)`);
-  await waitForNodes({
-    nodes: workers,
+  const zeroSetup = plan.sshconfigdir === undefined;
+  const openSsh = sshLoginProbe(deps.runner, { port: plan.port, sshConfig: zeroSetup ? plan.jobDir.sshConfig : undefined, timeoutMs: 5_000 });
+  // zero set-up: logins in this process (cheap at 1,000 nodes); the user's own ssh config: OpenSSH's
+  const probe = zeroSetup
+    ? await inProcessLoginProbe({ dir: plan.jobDir, port: plan.port, user: ctx.identity.user, timeoutMs: 5_000 }, deps.fs)
+    : openSsh;
+  const readiness = {
     timeoutSeconds: ctx.options.timeoutSeconds,
     concurrency: READINESS_CONCURRENCY,
-    probe: sshLoginProbe(deps.runner, {
-      port: plan.port,
-      sshConfig: plan.sshconfigdir === undefined ? plan.jobDir.sshConfig : undefined,
-      timeoutMs: 5_000,
-    }),
-    reportedFailure: async (node) => {
+    reportedFailure: async (node: string) => {
       const status = await readNodeStatus(deps.fs, plan.jobDir, node);
       return status?.state === 'failed' ? `${node} failed: ${status.error}` : undefined;
     },
     signal: deps.signal,
-  });
+  };
+  await waitForNodes({ ...readiness, nodes: workers, probe });
+  // one login the way the job will log in (OpenSSH with the job's ssh_config) proves that path too
+  if (zeroSetup) await waitForNodes({ ...readiness, nodes: workers.slice(0, 1), probe: openSsh });
 }
 
 async function collectSlots(deps: NodeDeps, ctx: NodeContext, workers: readonly string[]): Promise<NodeSlots[]> {

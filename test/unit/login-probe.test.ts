@@ -1,0 +1,115 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { nodeFileSystem } from '../../src/fs.js';
+import { jobDirFor, type JobDir } from '../../src/jobdir.js';
+import { execaRunner } from '../../src/runner.js';
+import { inProcessLoginProbe, parseKnownHosts } from '../../src/ssh/login-probe.js';
+import { createSshMaterial } from '../../src/ssh/material.js';
+
+/** A real SSH server on loopback (ssh2) standing in for a container's sshd. */
+interface FakeSshd {
+  close(): Promise<void>;
+}
+
+function startSshd(port: number, hostKey: Buffer, allowedPub: Buffer, exitCode = 0): Promise<FakeSshd> {
+  const allowed = ssh2.utils.parseKey(allowedPub);
+  if (allowed instanceof Error) throw allowed;
+  const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
+    client.on('error', () => undefined);
+    client.on('authentication', (ctx) => {
+      if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) {
+        if (!ctx.signature) return ctx.accept();
+        if (allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) return ctx.accept();
+      }
+      ctx.reject(['publickey']);
+    });
+    client.on('ready', () =>
+      client.on('session', (accept) => {
+        accept().on('exec', (acceptExec) => {
+          const channel = acceptExec();
+          channel.exit(exitCode);
+          channel.end();
+        });
+      }),
+    );
+  });
+  return new Promise((resolve) => {
+    server.listen(port, '127.0.0.1', () => resolve({ close: () => new Promise((r) => server.close(() => r())) }));
+  });
+}
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', r));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((r) => probe.close(() => r()));
+  return port;
+}
+
+let home: string;
+let port: number;
+let job: JobDir;
+let other: JobDir;
+
+/** The job's material pinned to 127.0.0.1:port, as the coordinator makes it. */
+async function material(name: string): Promise<JobDir> {
+  const d = jobDirFor(home, name, '0');
+  await nodeFileSystem.mkdir(d.root, 0o700);
+  await createSshMaterial({ dir: d, nodes: ['127.0.0.1'], port, user: 'alice', uid: 1000, sessionEnv: {} }, execaRunner, nodeFileSystem);
+  return d;
+}
+
+beforeAll(async () => {
+  home = mkdtempSync(join(tmpdir(), 'login-probe-'));
+  port = await freePort();
+  job = await material('job');
+  other = await material('other'); // another job step: other keys, same node and port
+});
+afterAll(() => rmSync(home, { recursive: true, force: true }));
+
+/** Runs the job's probe against a server with the given host key and accepted client key. */
+async function probeAgainst(hostKeyOf: JobDir, acceptsClientOf: JobDir, exitCode = 0): Promise<void> {
+  const sshd = await startSshd(port, readFileSync(hostKeyOf.hostKey), readFileSync(`${acceptsClientOf.clientKey}.pub`), exitCode);
+  try {
+    const probe = await inProcessLoginProbe({ dir: job, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await probe('127.0.0.1');
+  } finally {
+    await sshd.close();
+  }
+}
+
+describe('in-process ssh login probe against a real SSH server on loopback', () => {
+  it('logs in when the server has the pinned host key and takes the job key', async () => {
+    await expect(probeAgainst(job, job)).resolves.toBeUndefined();
+  });
+
+  it('refuses a server whose host key is not the pinned one (strict host-key checking)', async () => {
+    await expect(probeAgainst(other, job)).rejects.toThrow(/ssh login failed: .*(host|verif)/i);
+  });
+
+  it('fails when the server does not take the job key (another job step, another user)', async () => {
+    await expect(probeAgainst(job, other)).rejects.toThrow(/ssh login failed: All configured authentication methods failed/);
+  });
+
+  it('fails when `true` does not exit 0', async () => {
+    await expect(probeAgainst(job, job, 1)).rejects.toThrow('ssh login failed: true exited 1');
+  });
+
+  it('names a node where nothing listens yet', async () => {
+    const probe = await inProcessLoginProbe({ dir: job, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await expect(probe('127.0.0.1')).rejects.toThrow(`nothing listening on 127.0.0.1:${port} (sshd not up)`);
+  });
+});
+
+describe('parseKnownHosts', () => {
+  it('maps every name of a line to the key blob', () => {
+    const blob = Buffer.from('key-bytes');
+    const pinned = parseKnownHosts(`[n1]:2222,[n2]:2222 ssh-ed25519 ${blob.toString('base64')}\n\n`);
+    expect([...pinned.keys()]).toEqual(['[n1]:2222', '[n2]:2222']);
+    expect(pinned.get('[n2]:2222')?.equals(blob)).toBe(true);
+  });
+});
