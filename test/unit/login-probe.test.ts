@@ -23,7 +23,7 @@ function startSshd(port: number, hostKey: Buffer, allowedPub: Buffer, exitCode =
     client.on('authentication', (ctx) => {
       if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) {
         if (!ctx.signature) return ctx.accept();
-        if (allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) return ctx.accept();
+        if (ctx.blob !== undefined && allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) return ctx.accept();
       }
       ctx.reject(['publickey']);
     });
