@@ -21,7 +21,8 @@ export async function main(
   io: CliIo = { stdout: process.stdout, stderr: process.stderr },
 ): Promise<number> {
   const code = await dispatch(argv, env, io).catch((error: unknown) => {
-    io.stderr.write(`srun-docker: error: ${errorLine(error)}\n`);
+    const where = error instanceof UsageError || error instanceof LaunchError ? error.where : undefined;
+    io.stderr.write(`srun-docker${where ? `[${where}]` : ''}: error: ${errorLine(error)}\n`);
     return exitCodeOf(error);
   });
   process.exitCode = code;

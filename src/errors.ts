@@ -7,12 +7,16 @@
 export class UsageError extends Error {
   override readonly name = 'UsageError';
   readonly exitCode = 2;
+  /** `node1 coordinator`, once known: printed with the error. */
+  where?: string;
 }
 
 /** The launch failed (daemon down, image missing, node never ready...): exit code 1. */
 export class LaunchError extends Error {
   override readonly name: string = 'LaunchError';
   readonly exitCode: number = 1;
+  /** `node1 coordinator`, once known: printed with the error. */
+  where?: string;
 }
 
 /** One node that never answered the readiness check, with its last error. */

@@ -8,7 +8,7 @@ import { cleanupStale } from './cleanup.js';
 import type { CliIo } from './cli.js';
 import type { DockerClient } from './docker/client.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
-import { InterruptedError, UsageError } from './errors.js';
+import { InterruptedError, LaunchError, UsageError } from './errors.js';
 import { nodeFileSystem } from './fs.js';
 import { lookUpIdentity, type Identity } from './identity.js';
 import { createLogger, onceWarner, type Logger } from './log.js';
@@ -49,7 +49,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   await preflight(docker, plan, host.home, identity, log, timings).catch(async (error: unknown) => {
     // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
     if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
-    throw error;
+    throw placed(error, `${allocation.nodeName} ${plan.role}`);
   });
 
   const controller = new AbortController();
@@ -78,12 +78,18 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
     return code;
   } catch (error) {
-    throw controller.signal.aborted ? controller.signal.reason : error;
+    throw placed(controller.signal.aborted ? controller.signal.reason : error, `${allocation.nodeName} ${plan.role}`);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/** Names the node and role on the error, so that with N nodes' lines in one srun output each says where it is from. */
+function placed(error: unknown, where: string): unknown {
+  if (error instanceof LaunchError || error instanceof UsageError) error.where = where;
+  return error;
 }
 
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */

@@ -39,8 +39,8 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
       containerRunning: async () => (await deps.docker.inspectContainer(containerId))?.running === true,
     });
     if (end === 'container-exited') {
-      const logs = (await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '';
-      throw new LaunchError(`the container on ${plan.node} stopped while the job ran${logs.trim() ? `: ${lastLine(logs)}` : ''}`);
+      const reason = sshdFailure((await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '');
+      throw new LaunchError(`the container on ${plan.node} stopped${reason ? ` (sshd: ${reason})` : ''}`);
     }
     if (end === 'coordinator-gone') {
       log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped (no heartbeat for ${HEARTBEAT_STALE_MS / 1000} s); removing this node's container and the job's keys`);
@@ -86,6 +86,8 @@ export async function reportWorkerFailure(fs: FileSystem, plan: LaunchPlan, erro
   }
 }
 
-function lastLine(text: string): string {
-  return text.trim().split('\n').pop() ?? '';
+/** sshd's log also holds harmless lines about probes that hung up; only a failure explains a stop. */
+function sshdFailure(log: string): string | undefined {
+  const failures = log.split('\n').filter((l) => /fatal|error|not found|no heartbeat|Bind to port|in use|Could not load|Permission denied/i.test(l));
+  return failures.pop()?.trim();
 }

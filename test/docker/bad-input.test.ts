@@ -30,7 +30,7 @@ afterAll(() => rmSync(work, { recursive: true, force: true }));
 function expectOneLine(stderr: string, pattern: RegExp): void {
   const lines = stderr.trim().split('\n');
   expect(lines).toHaveLength(1);
-  expect(lines[0]).toMatch(/^srun-docker: error: /);
+  expect(lines[0]).toMatch(/^srun-docker(\[\S+ coordinator\])?: error: /);
   expect(lines[0]).toMatch(pattern);
 }
 
