@@ -1,11 +1,9 @@
 import type Docker from 'dockerode';
 import { join } from 'node:path';
 import type { Allocation } from './allocation.js';
-import { containerCommand } from './container-command.js';
-import { buildContainerSpec } from './container-spec.js';
-import { sshdLogPath } from './jobdir.js';
 import type { Identity } from './identity.js';
 import { buildJobEnv } from './job-env.js';
+import { nodeContainerSpec } from './node-spec.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
 
@@ -58,28 +56,12 @@ function previewNode(
   all: LaunchPlan[],
 ): NodePreview {
   const { identity, gpus, slots } = facts;
-  const container = buildContainerSpec({
-    name: plan.containerName,
-    image: plan.image,
+  const container = nodeContainerSpec(options, plan, {
     identity,
     cwd: facts.cwd,
+    gpus,
     passwdFile: join('<private tmp>', 'passwd'),
     groupFile: join('<private tmp>', 'group'),
-    neededPaths: plan.neededPaths,
-    datamnts: options.datamnts,
-    env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
-    dockopts: plan.dockopts,
-    privileged: options.privileged,
-    ibdevices: options.ibdevices,
-    gpus,
-    labels: plan.labels,
-    command: containerCommand({
-      sshdConfig: plan.sshdConfig,
-      sshdPort: plan.port,
-      heartbeat: plan.jobDir.heartbeat,
-      sshdLog: sshdLogPath(plan.jobDir, plan.node),
-    }),
-    droppedDefaultUlimits: [],
   });
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container };
   const env = buildJobEnv({

@@ -1,12 +1,10 @@
-import { containerCommand } from '../container-command.js';
-import { buildContainerSpec } from '../container-spec.js';
-import { sshdLogPath } from '../jobdir.js';
 import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles, type UserFiles } from '../container.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../fs.js';
 import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
+import { nodeContainerSpec } from '../node-spec.js';
 import type { LaunchPlan } from '../plan.js';
 import { assertPortFree } from '../ports.js';
 import type { CommandRunner } from '../runner.js';
@@ -74,29 +72,12 @@ export async function startNodeContainer(
   const id = await createAndStart(
     deps.docker,
     (dropped) =>
-      buildContainerSpec({
-        name: plan.containerName,
-        image: plan.image,
-        identity: ctx.identity,
-        cwd: ctx.cwd,
-        passwdFile: prepared.userFiles.passwdFile,
-        groupFile: prepared.userFiles.groupFile,
-        neededPaths: plan.neededPaths,
-        datamnts: ctx.options.datamnts,
-        env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
-        dockopts: plan.dockopts,
-        privileged: ctx.options.privileged,
-        ibdevices: ctx.options.ibdevices,
-        gpus: ctx.gpus,
-        labels: plan.labels,
-        command: containerCommand({
-          sshdConfig: plan.sshdConfig,
-          sshdPort: plan.port,
-          heartbeat: plan.jobDir.heartbeat,
-          sshdLog: sshdLogPath(plan.jobDir, plan.node),
-        }),
-        droppedDefaultUlimits: dropped,
-      }),
+      nodeContainerSpec(
+        ctx.options,
+        plan,
+        { identity: ctx.identity, cwd: ctx.cwd, gpus: ctx.gpus, passwdFile: prepared.userFiles.passwdFile, groupFile: prepared.userFiles.groupFile },
+        dropped,
+      ),
     plan.dockopts.ulimitNames,
     deps.warnOnce,
   );

@@ -1,0 +1,47 @@
+import type Docker from 'dockerode';
+import { containerCommand } from './container-command.js';
+import { buildContainerSpec } from './container-spec.js';
+import type { Identity } from './identity.js';
+import { sshdLogPath } from './jobdir.js';
+import type { RunOptions } from './options.js';
+import type { LaunchPlan } from './plan.js';
+
+export interface NodeSpecFacts {
+  identity: Identity;
+  cwd: string;
+  gpus: readonly string[];
+  passwdFile: string;
+  groupFile: string;
+}
+
+/** Pure: one node's container, from its plan — the same for a real run and for --dry-run. */
+export function nodeContainerSpec(
+  options: RunOptions,
+  plan: LaunchPlan,
+  facts: NodeSpecFacts,
+  droppedDefaultUlimits: readonly string[] = [],
+): Docker.ContainerCreateOptions {
+  return buildContainerSpec({
+    name: plan.containerName,
+    image: plan.image,
+    identity: facts.identity,
+    cwd: facts.cwd,
+    passwdFile: facts.passwdFile,
+    groupFile: facts.groupFile,
+    neededPaths: plan.neededPaths,
+    datamnts: options.datamnts,
+    env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
+    dockopts: plan.dockopts,
+    privileged: options.privileged,
+    ibdevices: options.ibdevices,
+    gpus: facts.gpus,
+    labels: plan.labels,
+    command: containerCommand({
+      sshdConfig: plan.sshdConfig,
+      sshdPort: plan.port,
+      heartbeat: plan.jobDir.heartbeat,
+      sshdLog: sshdLogPath(plan.jobDir, plan.node),
+    }),
+    droppedDefaultUlimits,
+  });
+}
