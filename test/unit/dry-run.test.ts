@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import type { Allocation } from '../../src/allocation.js';
+import { formatDryRun, previewRun } from '../../src/dry-run.js';
+import type { Identity } from '../../src/identity.js';
+import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
+import type { HostFacts } from '../../src/plan.js';
+
+const options: RunOptions = {
+  container: 'img:1',
+  script: 'job.sh',
+  scriptArgs: ['--epochs=5'],
+  scriptHelp: false,
+  datamnts: ['/data'],
+  envlist: ['NCCL_DEBUG'],
+  privileged: true,
+  ibdevices: false,
+  dockopts: '--ipc=host',
+  timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+  pull: 'missing',
+  timings: false,
+  dryRun: true,
+  json: false,
+  logLevel: 'normal',
+};
+const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'] };
+const host: HostFacts = { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env: { NCCL_DEBUG: 'INFO' }, scriptExecutable: true };
+const identity: Identity = {
+  user: 'alice',
+  uid: 1000,
+  gid: 1000,
+  home: '/home/alice',
+  shell: '/bin/bash',
+  groups: [],
+  passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
+  groupLines: ['alice:x:1000:'],
+};
+
+describe('--dry-run: what every node would create and run', () => {
+  const preview = previewRun(options, allocation, host, identity, 2);
+
+  it('one entry per node, the first the coordinator, each with its own labelled container', () => {
+    expect(preview.nodes.map((n) => [n.node, n.role])).toEqual([
+      ['dgx01', 'coordinator'],
+      ['dgx02', 'worker'],
+    ]);
+    for (const node of preview.nodes) {
+      expect(node.container.Labels?.['srun-docker.node']).toBe(node.node);
+      expect(node.container.User).toBe('1000:1000');
+      expect(node.container.HostConfig?.Privileged).toBe(true);
+      expect(node.container.HostConfig?.IpcMode).toBe('host');
+      expect(node.container.HostConfig?.Binds).toContain('/data:/data');
+      expect(node.container.Env).toContain('NCCL_DEBUG=INFO');
+    }
+  });
+
+  it('the coordinator checks each worker and runs the script with the injected variables', () => {
+    const [coordinator, worker] = preview.nodes;
+    expect(coordinator?.readiness).toEqual([['ssh', '-F', '/home/alice/.srun-docker/jobs/77.0/ssh_config', 'dgx02', 'true']]);
+    expect(coordinator?.job?.command).toEqual(['/home/alice/work/job.sh', '--epochs=5']);
+    expect(coordinator?.job?.env).toMatchObject({ hostlist: 'dgx01:2,dgx02:2', np: '4', NNODES: '2', MASTER_ADDR: 'dgx01', NCCL_DEBUG: 'INFO' });
+    expect(worker?.job).toBeUndefined();
+  });
+
+  it('names the job directory and its ssh material, and what only a real run can know', () => {
+    expect(preview.jobDir).toBe('/home/alice/.srun-docker/jobs/77.0');
+    expect(preview.sshMaterial).toContain('/home/alice/.srun-docker/jobs/77.0/known_hosts');
+    expect(preview.assumptions.join('\n')).toMatch(/image's own entries/);
+  });
+
+  it('prints a block per node for people', () => {
+    const text = formatDryRun(preview);
+    expect(text).toContain('== dgx01 (coordinator)');
+    expect(text).toContain('== dgx02 (worker)');
+    expect(text).toContain('create container srun-docker-alice-77.0 from img:1 as user 1000:1000');
+    expect(text).toContain('readiness: ssh -F /home/alice/.srun-docker/jobs/77.0/ssh_config dgx02 true');
+    expect(text).toContain('run: /home/alice/work/job.sh --epochs=5');
+    expect(text).toContain('  privileged');
+    expect(text).toContain('gpus: 0,1');
+  });
+});
