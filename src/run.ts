@@ -1,6 +1,6 @@
 import { access, constants, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import tmp from 'tmp';
 import { allocationFromEnv, type Allocation } from './allocation.js';
 import { formatDryRun, previewRun } from './dry-run.js';
@@ -19,6 +19,7 @@ import { runCoordinator } from './roles/coordinator.js';
 import { resolveSlots, type NodeDeps } from './roles/node-container.js';
 import { reportWorkerFailure, runWorker } from './roles/worker.js';
 import { execaRunner } from './runner.js';
+import { configuredPort } from './ssh/setup.js';
 import { systemClock, Timings } from './timings.js';
 
 /** The run command: SLURM env → plan → this node's role, with the real effects wired in. */
@@ -37,7 +38,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const scriptExecutable = await checkScript(resolve(cwd, options.script));
   const user = userInfo();
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable };
-  const plan = buildLaunchPlan(options, allocation, host);
+  const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
   const identity = await lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
@@ -84,6 +85,13 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/** --sshconfigdir without --sshdport: the port its sshd_config names (as ssh-setup wrote it). */
+async function withConfiguredPort(options: RunOptions, cwd: string): Promise<RunOptions> {
+  if (options.sshconfigdir === undefined || options.sshdport !== undefined) return options;
+  const port = await configuredPort(join(resolve(cwd, options.sshconfigdir), 'sshd_config'), nodeFileSystem);
+  return port === undefined ? options : { ...options, sshdport: port };
 }
 
 /** Names the node and role on the error, so that with N nodes' lines in one srun output each says where it is from. */

@@ -45,3 +45,10 @@ export async function sshSetup(input: SshSetupInput, runner: CommandRunner, fs: 
   await fs.writeFile(join(dir, 'known_hosts'), `srun-docker-${input.user} ${type ?? ''} ${key ?? ''}\n`, 0o600);
   return renderTemplate(block, { HOSTS: input.hosts, PORT: String(input.port), USER: input.user, SSHCONFIGDIR: dir });
 }
+
+/** The `Port` an sshd_config names: in --sshconfigdir mode it is the port unless --sshdport says otherwise. */
+export async function configuredPort(sshdConfigPath: string, fs: FileSystem): Promise<number | undefined> {
+  const text = await fs.readFile(sshdConfigPath);
+  const match = text === undefined ? null : /^\s*Port\s+(\d+)\s*$/im.exec(text);
+  return match?.[1] === undefined ? undefined : Number(match[1]);
+}
