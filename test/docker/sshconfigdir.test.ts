@@ -14,6 +14,7 @@ const user = testUser();
 const sshDir = join(user.home, '.ssh');
 let work: string;
 let backup: Map<string, string | undefined>;
+let hadSshDir = false;
 const PORT = 12399;
 
 function own(path: string): void {
@@ -24,6 +25,7 @@ beforeAll(async () => {
   work = mkdtempSync(join(user.home, 'sshconfigdir-'));
   own(work);
   // the test user's own ~/.ssh is the thing under test here: keep what was there, restore it after
+  hadSshDir = existsSync(sshDir);
   backup = new Map(['config', 'authorized_keys', 'id_ed25519', 'id_ed25519.pub'].map((f) => [f, existsSync(join(sshDir, f)) ? readFileSync(join(sshDir, f), 'utf8') : undefined]));
   mkdirSync(sshDir, { recursive: true, mode: 0o700 });
   own(sshDir);
@@ -40,6 +42,7 @@ afterAll(() => {
     if (text === undefined) rmSync(path, { force: true });
     else writeFileSync(path, text);
   }
+  if (!hadSshDir) rmSync(sshDir, { recursive: true, force: true });
   rmSync(work, { recursive: true, force: true });
 });
 
