@@ -34,20 +34,43 @@ export interface UserFiles {
 /** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */
 export async function writeUserFiles(
   docker: DockerClient,
-  image: string,
+  image: ImageRef,
   identity: Identity,
   privateDir: string,
   fs: FileSystem,
   labels: Record<string, string>,
 ): Promise<UserFiles> {
-  const files = await docker.readImageFiles(image, ['/etc/passwd', '/etc/group'], { ...labels, [LABELS.probe]: 'true' });
+  const files = await imageUserFiles(docker, image, fs, labels);
   const passwdFile = join(privateDir, 'passwd');
   const groupFile = join(privateDir, 'group');
   await Promise.all([
-    fs.writeFile(passwdFile, mergePasswd(files.get('/etc/passwd') ?? '', identity), 0o644),
-    fs.writeFile(groupFile, mergeGroup(files.get('/etc/group') ?? '', identity), 0o644),
+    fs.writeFile(passwdFile, mergePasswd(files.passwd, identity), 0o644),
+    fs.writeFile(groupFile, mergeGroup(files.group, identity), 0o644),
   ]);
   return { passwdFile, groupFile };
+}
+
+export interface ImageRef {
+  name: string;
+  /** Content-addressed: the same id is the same /etc/passwd, on every node and in every job. */
+  id: string;
+  /** Where the image's entries are kept once read (the user's own, on the shared home). */
+  cacheDir: string;
+}
+
+/**
+ * The image's own passwd and group, read once per image id (a throwaway container is created and
+ * removed to read them, ~0.2 s) and then taken from the cache by every node and later job.
+ */
+async function imageUserFiles(docker: DockerClient, image: ImageRef, fs: FileSystem, labels: Record<string, string>) {
+  const dir = join(image.cacheDir, image.id.replace(/[^a-zA-Z0-9]/g, '_'));
+  const [passwd, group] = await Promise.all([fs.readFile(join(dir, 'passwd')), fs.readFile(join(dir, 'group'))]);
+  if (passwd !== undefined && group !== undefined) return { passwd, group };
+  const files = await docker.readImageFiles(image.name, ['/etc/passwd', '/etc/group'], { ...labels, [LABELS.probe]: 'true' });
+  const read = { passwd: files.get('/etc/passwd') ?? '', group: files.get('/etc/group') ?? '' };
+  await fs.mkdir(dir, 0o700);
+  await Promise.all([fs.writeFile(join(dir, 'passwd'), read.passwd, 0o600), fs.writeFile(join(dir, 'group'), read.group, 0o600)]);
+  return read;
 }
 
 /**

@@ -10,7 +10,9 @@ import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus, type Ready
 export const HEARTBEAT_INTERVAL_MS = 2_000;
 /** A coordinator whose heartbeat has not moved for this long is gone (SIGKILL, node crash). */
 export const HEARTBEAT_STALE_MS = 15_000;
-export const WATCH_INTERVAL_MS = 500;
+/** How often a worker looks for done.json: one stat, cheap; the heavier checks run every 10th look. */
+export const WATCH_INTERVAL_MS = 100;
+const HEAVY_CHECK_EVERY = 10;
 
 /** Starts rewriting the heartbeat file; the returned function stops it. */
 export function startHeartbeat(fs: FileSystem, dir: JobDir): () => void {
@@ -61,18 +63,20 @@ export async function watchUntilDone(input: WatchInput): Promise<WatchEnd> {
   const staleMs = input.staleMs ?? HEARTBEAT_STALE_MS;
   let lastBeat = await input.fs.readFile(input.dir.heartbeat);
   let lastChange = input.now();
-  for (;;) {
+  for (let tick = 0; ; tick += 1) {
     if (input.signal.aborted) throw input.signal.reason;
     if (await input.fs.exists(input.dir.done)) return 'done';
-    if (!(await input.fs.exists(input.dir.root))) return 'job-dir-removed';
-    const beat = await input.fs.readFile(input.dir.heartbeat);
-    if (beat !== lastBeat) {
-      lastBeat = beat;
-      lastChange = input.now();
-    } else if (input.now() - lastChange > staleMs) {
-      return 'coordinator-gone';
+    if (tick % HEAVY_CHECK_EVERY === 0) {
+      if (!(await input.fs.exists(input.dir.root))) return 'job-dir-removed';
+      const beat = await input.fs.readFile(input.dir.heartbeat);
+      if (beat !== lastBeat) {
+        lastBeat = beat;
+        lastChange = input.now();
+      } else if (input.now() - lastChange > staleMs) {
+        return 'coordinator-gone';
+      }
+      if (!(await input.containerRunning())) return 'container-exited';
     }
-    if (!(await input.containerRunning())) return 'container-exited';
     await sleep(input.intervalMs ?? WATCH_INTERVAL_MS, undefined, { signal: input.signal }).catch(() => undefined);
   }
 }
@@ -96,7 +100,7 @@ export async function waitForReadyInfo(input: WaitReadyInput): Promise<ReadyInfo
     }
     const ready = await readJson<ReadyInfo>(input.fs, input.dir.ready);
     if (ready !== undefined) return ready;
-    await sleep(input.intervalMs ?? 200, undefined, { signal: input.signal }).catch(() => undefined);
+    await sleep(input.intervalMs ?? 100, undefined, { signal: input.signal }).catch(() => undefined);
   }
   throw new LaunchError(
     `no word from the coordinator in ${input.timeoutSeconds} s (no ${input.dir.ready}) — is the home directory shared between the nodes?`,
@@ -113,7 +117,7 @@ export async function waitForWorkersGone(fs: FileSystem, dir: JobDir, workers: r
       const state = statuses[i]?.state;
       return state !== 'gone' && state !== 'failed';
     });
-    if (pending.length > 0) await sleep(200);
+    if (pending.length > 0) await sleep(100);
   }
   return pending;
 }

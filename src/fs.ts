@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 
 /** File-system effects, passed in: the job directory lives on the shared home. */
 export interface FileSystem {
@@ -21,7 +23,8 @@ export const nodeFileSystem: FileSystem = {
     await chmod(path, mode);
   },
   async writeFile(path, data, mode) {
-    const temporary = `${path}.${process.pid}.tmp`;
+    // unique across the nodes sharing this file system: two nodes may write the same path at once
+    const temporary = `${path}.${hostname()}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
     await writeFile(temporary, data, { mode });
     await chmod(temporary, mode);
     await rename(temporary, path);

@@ -46,6 +46,11 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
   };
 }
 
+/** The image's own passwd/group, by image id: read from an image once, not once per node and job. */
+export function imageCacheDir(home: string): string {
+  return join(home, '.srun-docker', 'cache', 'images');
+}
+
 export function jobsRoot(home: string): string {
   return join(home, '.srun-docker', 'jobs');
 }

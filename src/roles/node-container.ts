@@ -4,6 +4,7 @@ import type { FileSystem } from '../fs.js';
 import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
+import { imageCacheDir } from '../jobdir.js';
 import { nodeContainerSpec } from '../node-spec.js';
 import type { LaunchPlan } from '../plan.js';
 import { assertPortFree } from '../ports.js';
@@ -52,7 +53,7 @@ export async function prepareImage(
   const { plan } = ctx;
   const facts = await ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node);
   const [userFiles] = await Promise.all([
-    writeUserFiles(deps.docker, plan.image, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
+    writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: imageCacheDir(ctx.identity.home) }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     alongside(facts),
   ]);
   return { facts, userFiles };

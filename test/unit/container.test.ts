@@ -1,12 +1,13 @@
 import type Docker from 'dockerode';
 import { describe, expect, it, vi } from 'vitest';
-import { createAndStart, ensureImage, removeStaleNamed } from '../../src/container.js';
+import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles } from '../../src/container.js';
+import type { Identity } from '../../src/identity.js';
 import type { ContainerFacts } from '../../src/docker/client.js';
 import { ImageNotFoundError } from '../../src/docker/errors.js';
 import { LaunchError } from '../../src/errors.js';
 import { LABELS } from '../../src/labels.js';
 import type { PullPolicy } from '../../src/options.js';
-import { FakeDocker, fakeLogger } from './fakes.js';
+import { FakeDocker, MemoryFs, fakeLogger } from './fakes.js';
 
 /** The create options record which defaults were dropped, so a test can see each attempt. */
 const build = (dropped: readonly string[]): Docker.ContainerCreateOptions => ({
@@ -156,5 +157,35 @@ describe('ensureImage', () => {
     const docker = new FakeDocker();
     docker.pullResult = undefined;
     await expect(ensureImage(docker, 'img:1', 'missing', () => undefined, 'n1')).rejects.toThrow(ImageNotFoundError);
+  });
+});
+
+describe('writeUserFiles', () => {
+  const identity: Identity = {
+    user: 'alice',
+    uid: 1000,
+    gid: 1000,
+    home: '/home/alice',
+    shell: '/bin/bash',
+    groups: [],
+    passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
+    groupLines: ['alice:x:1000:'],
+  };
+  const image = { name: 'img:1', id: 'sha256:abc', cacheDir: '/home/alice/.srun-docker/cache/images' };
+
+  it("merges the image's entries with the caller's, reading the image once per image id", async () => {
+    const docker = new FakeDocker();
+    docker.imageFiles.set('/etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nmpi:x:1000:1000::/home/mpi:/bin/sh\n');
+    docker.imageFiles.set('/etc/group', 'root:x:0:\n');
+    const fs = new MemoryFs();
+    const first = await writeUserFiles(docker, image, identity, '/tmp/p1', fs, {});
+    const second = await writeUserFiles(docker, image, identity, '/tmp/p2', fs, {});
+    expect(docker.imageFileReads).toBe(1);
+    for (const files of [first, second]) {
+      expect(await fs.readFile(files.passwdFile)).toBe('root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n');
+      expect(await fs.readFile(files.groupFile)).toBe('root:x:0:\nalice:x:1000:\n');
+    }
+    await writeUserFiles(docker, { ...image, id: 'sha256:other' }, identity, '/tmp/p3', fs, {});
+    expect(docker.imageFileReads).toBe(2);
   });
 });

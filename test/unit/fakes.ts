@@ -94,8 +94,12 @@ export class FakeDocker implements DockerClient {
     if (this.pullResult) this.images.set(image, this.pullResult);
     return Promise.resolve();
   }
+  /** What readImageFiles returns, and how often it was asked (each ask is a throwaway container). */
+  imageFiles = new Map<string, string>();
+  imageFileReads = 0;
   readImageFiles(): Promise<Map<string, string>> {
-    return Promise.resolve(new Map());
+    this.imageFileReads += 1;
+    return Promise.resolve(new Map(this.imageFiles));
   }
   createContainer(options: Docker.ContainerCreateOptions): Promise<string> {
     this.created.push(options);
