@@ -89,6 +89,19 @@ export async function removeStaleNamed(docker: DockerClient, name: string, user:
 
 const RLIMIT_NAMES: Record<string, string> = { '3': 'stack', '8': 'memlock' };
 
+/** Default limits this node's daemon could not raise before, and how to remember new ones. */
+export interface LimitMemory {
+  known: readonly string[];
+  remember: (dropped: readonly string[]) => Promise<void>;
+}
+
+function cannotRaise(limit: string): string {
+  return (
+    `the Docker daemon cannot raise the ${limit} limit here; containers start with the daemon's ${limit} limit ` +
+    `(to set one that fits: --dockopts="--ulimit ${limit}=SOFT:HARD", or raise the daemon's LimitMEMLOCK/LimitSTACK)`
+  );
+}
+
 /**
  * Creates and starts the container. Where the daemon cannot raise a default limit (rootless engines,
  * hosts whose hard memlock limit is fixed) the container is recreated without that default and one
@@ -99,12 +112,16 @@ export async function createAndStart(
   build: (droppedDefaults: readonly string[]) => Docker.ContainerCreateOptions,
   explicitUlimits: readonly string[],
   warnOnce: (key: string, message: string) => void,
+  limits: LimitMemory = { known: [], remember: async () => undefined },
 ): Promise<string> {
-  const dropped: string[] = [];
+  // defaults this daemon refused in an earlier run are left out at once: no failed start each time
+  const dropped = limits.known.filter((name) => !explicitUlimits.includes(name));
+  dropped.forEach((limit) => warnOnce(`ulimit-${limit}`, cannotRaise(limit)));
   for (;;) {
     const id = await docker.createContainer(build(dropped));
     try {
       await docker.startContainer(id);
+      if (dropped.some((name) => !limits.known.includes(name))) await limits.remember(dropped);
       return id;
     } catch (error) {
       await docker.removeContainer(id);
@@ -119,11 +136,7 @@ export async function createAndStart(
       }
       if (dropped.includes(limit)) throw new LaunchError(`container did not start: ${firstLine(message)}`, { cause: error });
       dropped.push(limit);
-      warnOnce(
-        `ulimit-${limit}`,
-        `the Docker daemon cannot raise the ${limit} limit here; containers start with the daemon's ${limit} limit ` +
-          `(to set one that fits: --dockopts="--ulimit ${limit}=SOFT:HARD", or raise the daemon's LimitMEMLOCK/LimitSTACK)`,
-      );
+      warnOnce(`ulimit-${limit}`, cannotRaise(limit));
     }
   }
 }

@@ -46,9 +46,9 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
   };
 }
 
-/** The image's own passwd/group, by image id: read from an image once, not once per node and job. */
-export function imageCacheDir(home: string): string {
-  return join(home, '.srun-docker', 'cache', 'images');
+/** What is worth remembering between jobs: images' passwd/group by image id, daemons' limits by node. */
+export function cacheRoot(home: string): string {
+  return join(home, '.srun-docker', 'cache');
 }
 
 export function jobsRoot(home: string): string {

@@ -4,7 +4,9 @@ import type { FileSystem } from '../fs.js';
 import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
-import { imageCacheDir } from '../jobdir.js';
+import { join } from 'node:path';
+import { cacheRoot } from '../jobdir.js';
+import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
 import type { LaunchPlan } from '../plan.js';
 import { assertPortFree } from '../ports.js';
@@ -53,7 +55,7 @@ export async function prepareImage(
   const { plan } = ctx;
   const facts = await ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node);
   const [userFiles] = await Promise.all([
-    writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: imageCacheDir(ctx.identity.home) }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
+    writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     alongside(facts),
   ]);
   return { facts, userFiles };
@@ -81,6 +83,7 @@ export async function startNodeContainer(
       ),
     plan.dockopts.ulimitNames,
     deps.warnOnce,
+    await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   return id;

@@ -160,6 +160,33 @@ describe('ensureImage', () => {
   });
 });
 
+describe('createAndStart remembers what the daemon refused', () => {
+  it('remembers a default it had to drop', async () => {
+    const docker = new FakeDocker();
+    failStarts(docker, [RLIMIT_8]);
+    const remember = vi.fn(async () => undefined);
+    await createAndStart(docker, build, [], vi.fn(), { known: [], remember });
+    expect(remember).toHaveBeenCalledWith(['memlock']);
+  });
+
+  it('leaves a remembered default out at once: one create, no failed start, the warning still given', async () => {
+    const docker = new FakeDocker();
+    const warn = vi.fn();
+    const remember = vi.fn(async () => undefined);
+    expect(await createAndStart(docker, build, [], warn, { known: ['memlock'], remember })).toBe('id-1');
+    expect(docker.created.map(ulimitNames)).toEqual([['stack']]);
+    expect(docker.removed).toEqual([]);
+    expect(warn).toHaveBeenCalledWith('ulimit-memlock', expect.stringContaining('memlock'));
+    expect(remember).not.toHaveBeenCalled();
+  });
+
+  it('never drops a limit the user asked for, remembered or not', async () => {
+    const docker = new FakeDocker();
+    expect(await createAndStart(docker, build, ['memlock'], vi.fn(), { known: ['memlock'], remember: vi.fn() })).toBe('id-1');
+    expect(docker.created.map(ulimitNames)).toEqual([['memlock', 'stack']]);
+  });
+});
+
 describe('writeUserFiles', () => {
   const identity: Identity = {
     user: 'alice',
