@@ -115,11 +115,10 @@ async function waitForWorkers(deps: NodeDeps, ctx: NodeContext, workers: readonl
   const { plan } = ctx;
   deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh on port ${plan.port} (up to ${ctx.options.timeoutSeconds} s)`);
   const zeroSetup = plan.sshconfigdir === undefined;
-  const openSsh = sshLoginProbe(deps.runner, { port: plan.port, sshConfig: zeroSetup ? plan.jobDir.sshConfig : undefined, timeoutMs: 5_000 });
   // zero set-up: logins in this process (cheap at 1,000 nodes); the user's own ssh config: OpenSSH's
   const probe = zeroSetup
     ? await inProcessLoginProbe({ dir: plan.jobDir, port: plan.port, user: ctx.identity.user, timeoutMs: 5_000 }, deps.fs)
-    : openSsh;
+    : sshLoginProbe(deps.runner, { port: plan.port, timeoutMs: 5_000 });
   const readiness = {
     timeoutSeconds: ctx.options.timeoutSeconds,
     concurrency: READINESS_CONCURRENCY,
@@ -130,8 +129,6 @@ async function waitForWorkers(deps: NodeDeps, ctx: NodeContext, workers: readonl
     signal: deps.signal,
   };
   await waitForNodes({ ...readiness, nodes: workers, probe });
-  // one login the way the job will log in (OpenSSH with the job's ssh_config) proves that path too
-  if (zeroSetup) await waitForNodes({ ...readiness, nodes: workers.slice(0, 1), probe: openSsh });
 }
 
 async function collectSlots(deps: NodeDeps, ctx: NodeContext, workers: readonly string[]): Promise<NodeSlots[]> {

@@ -61,12 +61,16 @@ export async function prepareImage(
   return { facts, userFiles };
 }
 
-/** Starts this node's container with sshd; its removal is registered before it is created. */
+/**
+ * Starts this node's container with sshd; its removal is registered before it is created.
+ * `beforeStart` runs between create and start: a worker creates early and waits there.
+ */
 export async function startNodeContainer(
   deps: NodeDeps,
   ctx: NodeContext,
   prepared: PreparedImage,
   teardown: Teardown,
+  beforeStart?: () => Promise<void>,
 ): Promise<string> {
   const { plan } = ctx;
   await assertPortFree(plan.port, plan.node);
@@ -84,6 +88,7 @@ export async function startNodeContainer(
     plan.dockopts.ulimitNames,
     deps.warnOnce,
     await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
+    beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   return id;

@@ -20,15 +20,17 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   teardown.add('say goodbye', () => report(deps, ctx, { state: 'gone' }));
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
-    const preparing = deps.timings.measure('image', () => prepareImage(deps, ctx));
-    // a failed image step must not surface as an unhandled rejection while we wait for the coordinator
-    preparing.catch(() => undefined);
-    const ready = await deps.timings.measure('wait-coordinator', () =>
-      waitForReadyInfo({ fs, dir: plan.jobDir, signal: deps.signal, timeoutSeconds: ctx.options.timeoutSeconds, now: Date.now }),
-    );
-    if (ready.port !== plan.port) throw new LaunchError(`the coordinator uses port ${ready.port}, this node computed ${plan.port}: run every node with the same options`);
-    const prepared = await preparing;
-    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
+    const prepared = await deps.timings.measure('image', () => prepareImage(deps, ctx));
+    // the container is created while the coordinator makes the ssh material, and started once it is there
+    const waitForCoordinator = async (): Promise<void> => {
+      const ready = await deps.timings.measure('wait-coordinator', () =>
+        waitForReadyInfo({ fs, dir: plan.jobDir, signal: deps.signal, timeoutSeconds: ctx.options.timeoutSeconds, now: Date.now }),
+      );
+      if (ready.port !== plan.port) {
+        throw new LaunchError(`the coordinator uses port ${ready.port}, this node computed ${plan.port}: run every node with the same options`);
+      }
+    };
+    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown, waitForCoordinator));
     const slots = await resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
     await report(deps, ctx, { state: 'started', slots });
     const end = await watchUntilDone({
