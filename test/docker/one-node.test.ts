@@ -1,20 +1,13 @@
 import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chownSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_IMAGE, runCli, testUser } from '../support/cli.js';
+import { JOB_IMAGE, runCli, testUser, writeJobScript } from '../support/cli.js';
 import { containersOf, docker, removeAllOf } from '../support/docker.js';
 
 const user = testUser();
 let work: string;
 
-/** A job script in the test user's own directory (the container mounts the caller's home). */
-function script(name: string, body: string): string {
-  const path = join(work, name);
-  writeFileSync(path, `#!/bin/bash\n${body}\n`);
-  chmodSync(path, 0o755);
-  chownSync(path, user.uid, user.gid);
-  return path;
-}
+const script = (name: string, body: string): string => writeJobScript(work, name, body);
 
 function jobDirs(): string[] {
   const root = join(user.home, '.srun-docker', 'jobs');

@@ -3,7 +3,7 @@ import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { chmodSync, chownSync, closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { JOB_IMAGE, runCli, testUser } from '../support/cli.js';
+import { JOB_IMAGE, runCli, testUser, writeJobScript } from '../support/cli.js';
 import { docker } from '../support/docker.js';
 
 /**
@@ -71,13 +71,7 @@ function jobDirs(): string[] {
   return existsSync(root) ? readdirSync(root) : [];
 }
 
-function script(name: string, body: string): string {
-  const path = join(work, name);
-  writeFileSync(path, `#!/bin/bash\n${body}\n`);
-  chmodSync(path, 0o755);
-  chownSync(path, user.uid, user.gid);
-  return path;
-}
+const script = (name: string, body: string): string => writeJobScript(work, name, body);
 
 async function loadJobImageIfStale(): Promise<void> {
   const id = (image: { Id: string }): string => image.Id.replace(/^sha256:/, '');

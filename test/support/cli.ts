@@ -1,5 +1,7 @@
 import { execa, type ResultPromise } from 'execa';
 import { execFileSync } from 'node:child_process';
+import { chmodSync, chownSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const PROJECT = fileURLToPath(new URL('../../', import.meta.url));
@@ -35,4 +37,14 @@ export function runCli(args: string[], options: { cwd: string; env?: Record<stri
   const asUser = process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--'] : [];
   const [file = 'node', ...rest] = [...asUser, process.execPath, BIN, ...args];
   return execa(file, rest, { cwd: options.cwd, env, extendEnv: false, reject: false, all: true, timeout: 180_000 });
+}
+
+/** A bash job script owned by the test user, in a directory of theirs (the container mounts their home). */
+export function writeJobScript(dir: string, name: string, body: string): string {
+  const user = testUser();
+  const path = join(dir, name);
+  writeFileSync(path, `#!/bin/bash\n${body}\n`);
+  chmodSync(path, 0o755);
+  chownSync(path, user.uid, user.gid);
+  return path;
 }

@@ -1,13 +1,12 @@
 import type Docker from 'dockerode';
 import { describe, expect, it, vi } from 'vitest';
 import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles } from '../../src/container.js';
-import type { Identity } from '../../src/identity.js';
 import type { ContainerFacts } from '../../src/docker/client.js';
 import { ImageNotFoundError } from '../../src/docker/errors.js';
 import { LaunchError } from '../../src/errors.js';
 import { LABELS } from '../../src/labels.js';
 import type { PullPolicy } from '../../src/options.js';
-import { FakeDocker, MemoryFs, fakeLogger } from './fakes.js';
+import { FakeDocker, MemoryFs, aliceIdentity, fakeLogger } from './fakes.js';
 
 /** The create options record which defaults were dropped, so a test can see each attempt. */
 const build = (dropped: readonly string[]): Docker.ContainerCreateOptions => ({
@@ -188,16 +187,7 @@ describe('createAndStart remembers what the daemon refused', () => {
 });
 
 describe('writeUserFiles', () => {
-  const identity: Identity = {
-    user: 'alice',
-    uid: 1000,
-    gid: 1000,
-    home: '/home/alice',
-    shell: '/bin/bash',
-    groups: [],
-    passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
-    groupLines: ['alice:x:1000:'],
-  };
+  const identity = aliceIdentity();
   const image = { name: 'img:1', id: 'sha256:abc', cacheDir: '/home/alice/.srun-docker/cache/images' };
 
   it("merges the image's entries with the caller's, reading the image once per image id", async () => {

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/allocation.js';
 import { formatDryRun, previewRun } from '../../src/dry-run.js';
-import type { Identity } from '../../src/identity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 import type { HostFacts } from '../../src/plan.js';
+import { aliceIdentity } from './fakes.js';
 
 const options: RunOptions = {
   container: 'img:1',
@@ -24,16 +24,7 @@ const options: RunOptions = {
 };
 const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'] };
 const host: HostFacts = { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env: { NCCL_DEBUG: 'INFO' }, scriptExecutable: true };
-const identity: Identity = {
-  user: 'alice',
-  uid: 1000,
-  gid: 1000,
-  home: '/home/alice',
-  shell: '/bin/bash',
-  groups: [],
-  passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
-  groupLines: ['alice:x:1000:'],
-};
+const identity = aliceIdentity();
 
 describe('--dry-run: what every node would create and run', () => {
   const preview = previewRun(options, allocation, host, identity, 2);

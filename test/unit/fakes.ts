@@ -1,3 +1,4 @@
+import type { Identity } from '../../src/identity.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
 import type { ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
@@ -147,5 +148,20 @@ export function fakeClock(start = 1_000_000, step = 0): { now: () => number; adv
     advance: (ms) => {
       t += ms;
     },
+  };
+}
+
+/** The caller most unit tests use: alice, uid/gid 1000, no supplementary groups. */
+export function aliceIdentity(overrides: Partial<Identity> = {}): Identity {
+  return {
+    user: 'alice',
+    uid: 1000,
+    gid: 1000,
+    home: '/home/alice',
+    shell: '/bin/bash',
+    groups: [],
+    passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
+    groupLines: ['alice:x:1000:'],
+    ...overrides,
   };
 }
