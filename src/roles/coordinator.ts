@@ -51,8 +51,17 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       prepareImage(deps, ctx, (facts) => makeSshMaterial(deps, ctx, pathOf(facts.env))),
     );
     await writeJson(fs, plan.jobDir.ready, { port: plan.port, sshdConfig: plan.sshdConfig, nodes: plan.nodes });
-    const containerId = await timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
-    await timings.measure('readiness', () => waitForWorkers(deps, ctx, workers));
+    // the workers start their containers now too: wait for them while this node starts its own
+    const stopWaiting = new AbortController();
+    const readiness = timings.measure('readiness', () =>
+      waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers),
+    );
+    readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
+    const containerId = await timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown)).catch((error: unknown) => {
+      stopWaiting.abort(error);
+      throw error;
+    });
+    await readiness;
     const nodes = await timings.measure('slots', () => collectSlots(deps, ctx, workers));
     await Promise.all([...hostfiles(nodes, plan.jobDir)].map(([path, text]) => fs.writeFile(path, text, 0o600)));
     const imagePath = pathOf(prepared.facts.env);
