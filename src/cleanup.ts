@@ -50,7 +50,11 @@ export async function cleanupStale(input: CleanupInput): Promise<CleanupResult> 
 }
 
 async function isStale(input: CleanupInput, labels: Record<string, string>, createdSeconds: number): Promise<boolean> {
-  if (labels[LABELS.probe] === 'true') return input.now() / 1000 - createdSeconds > STALE_PROBE_SECONDS;
+  const ageSeconds = input.now() / 1000 - createdSeconds;
+  if (labels[LABELS.probe] === 'true') return ageSeconds > STALE_PROBE_SECONDS;
+  // a worker of another job of this user creates its container before that job's directory may be
+  // visible here: a young container is never judged by its job directory
+  if (ageSeconds < STALE_JOB_MS / 1000) return false;
   const dir = labels[LABELS.jobDir];
   if (dir === undefined) return false;
   return heartbeatStale(input, dir);

@@ -47,6 +47,15 @@ function setup(containers: ContainerFacts[]) {
 }
 
 describe('cleanupStale: containers', () => {
+  it('keeps a young container whose job directory is not there (yet): another job of this user starting up', async () => {
+    const young = container('950', '0', { createdSeconds: NOW / 1000 - 5 });
+    const old = container('951', '0', { createdSeconds: NOW / 1000 - STALE_JOB_MS / 1000 - 5 });
+    const { docker, input } = setup([young, old]);
+    const result = await cleanupStale(input());
+    expect(result.containers).toEqual([old.name]);
+    expect(docker.removed).toEqual([old.id]);
+  });
+
   it('asks only for containers of this user', async () => {
     const { docker, input } = setup([]);
     await cleanupStale(input());
