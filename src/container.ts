@@ -2,6 +2,7 @@ import type Docker from 'dockerode';
 import { join } from 'node:path';
 import { LaunchError } from './errors.js';
 import type { DockerClient, ImageFacts, PullEvent } from './docker/client.js';
+import { firstLine } from './docker/dockerode-client.js';
 import { ImageNotFoundError } from './docker/errors.js';
 import type { FileSystem } from './fs.js';
 import { mergeGroup, mergePasswd, type Identity } from './identity.js';
@@ -153,8 +154,4 @@ function failedRlimit(message: string): string | undefined {
   if (match?.[1] !== undefined) return RLIMIT_NAMES[match[1]];
   if (/rlimit/i.test(message)) return 'memlock';
   return undefined;
-}
-
-function firstLine(text: string): string {
-  return text.trim().split('\n')[0] ?? '';
 }

@@ -15,7 +15,6 @@ export interface DockerClient {
   removeContainer(idOrName: string): Promise<void>;
   inspectContainer(idOrName: string): Promise<ContainerFacts | undefined>;
   listContainers(labelFilters: readonly string[]): Promise<ContainerFacts[]>;
-  logs(id: string, tail: number): Promise<string>;
   /** Runs a command in a running container, streaming its output; resolves with its exit code. */
   exec(id: string, spec: ExecSpec, output: ExecOutput): Promise<number>;
 }

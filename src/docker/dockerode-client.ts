@@ -20,7 +20,6 @@ export function createDockerodeClient(env: Record<string, string | undefined>): 
     removeContainer: (idOrName) => removeContainer(docker, idOrName),
     inspectContainer: (idOrName) => inspectContainer(docker, idOrName),
     listContainers: (labels) => listContainers(docker, labels),
-    logs: (id, tail) => logs(docker, id, tail),
     exec: (id, spec, output) => execIn(docker, id, spec, output),
   };
 }
@@ -153,11 +152,6 @@ async function listContainers(docker: Docker, labels: readonly string[]): Promis
   }));
 }
 
-async function logs(docker: Docker, id: string, tail: number): Promise<string> {
-  const raw = (await docker.getContainer(id).logs({ stdout: true, stderr: true, tail, follow: false })) as Buffer;
-  return demuxBuffer(raw);
-}
-
 async function execIn(docker: Docker, id: string, spec: ExecSpec, output: ExecOutput): Promise<number> {
   const exec = await docker.getContainer(id).exec({
     Cmd: spec.cmd,
@@ -183,18 +177,6 @@ async function execIn(docker: Docker, id: string, spec: ExecSpec, output: ExecOu
   return info?.ExitCode ?? 137;
 }
 
-/** Docker multiplexes stdout/stderr frames (8-byte header) when there is no TTY. */
-function demuxBuffer(raw: Buffer): string {
-  let text = '';
-  let offset = 0;
-  while (offset + 8 <= raw.length) {
-    const size = raw.readUInt32BE(offset + 4);
-    text += raw.subarray(offset + 8, offset + 8 + size).toString('utf8');
-    offset += 8 + size;
-  }
-  return offset === 0 && raw.length > 0 ? raw.toString('utf8') : text;
-}
-
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -215,6 +197,7 @@ export function messageOf(error: unknown): string {
   return String(error);
 }
 
-function firstLine(text: string): string {
+/** Daemon errors can run to many lines; a one-line error message takes the first. */
+export function firstLine(text: string): string {
   return text.trim().split('\n')[0] ?? '';
 }

@@ -17,7 +17,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   const teardown = new Teardown();
   const onAbort = (): void => void teardown.run(log);
   deps.signal.addEventListener('abort', onAbort, { once: true });
-  teardown.add('say goodbye', () => report(deps, ctx, { state: 'gone' }));
+  teardown.add('say goodbye', () => writeStatus(fs, plan, { state: 'gone' }));
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
     const prepared = await deps.timings.measure('image', () => prepareImage(deps, ctx));
@@ -32,7 +32,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     };
     const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown, waitForCoordinator));
     const slots = await resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
-    await report(deps, ctx, { state: 'started', slots });
+    await writeStatus(fs, plan, { state: 'started', slots });
     const end = await watchUntilDone({
       fs,
       dir: plan.jobDir,
@@ -58,10 +58,6 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     deps.signal.removeEventListener('abort', onAbort);
     await deps.timings.measure('teardown', () => teardown.run(log));
   }
-}
-
-async function report(deps: NodeDeps, ctx: NodeContext, status: NodeStatus): Promise<void> {
-  await writeStatus(deps.fs, ctx.plan, status);
 }
 
 async function writeStatus(fs: FileSystem, plan: LaunchPlan, status: NodeStatus): Promise<void> {

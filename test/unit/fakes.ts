@@ -128,9 +128,6 @@ export class FakeDocker implements DockerClient {
     const wanted = labelFilters.map((f) => f.split('='));
     return Promise.resolve(this.containers.filter((c) => wanted.every(([k = '', v]) => c.labels[k] === v)));
   }
-  logs(): Promise<string> {
-    return Promise.resolve('');
-  }
   exec(): Promise<number> {
     return Promise.resolve(0);
   }
