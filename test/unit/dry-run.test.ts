@@ -1,27 +1,17 @@
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/allocation.js';
 import { formatDryRun, previewRun } from '../../src/dry-run.js';
-import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 import type { HostFacts } from '../../src/plan.js';
-import { aliceIdentity } from './fakes.js';
+import { aliceIdentity, runOptions } from './fakes.js';
 
-const options: RunOptions = {
-  container: 'img:1',
-  script: 'job.sh',
+const options = runOptions({
   scriptArgs: ['--epochs=5'],
-  scriptHelp: false,
   datamnts: ['/data'],
   envlist: ['NCCL_DEBUG'],
   privileged: true,
-  ibdevices: false,
   dockopts: '--ipc=host',
-  timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
-  pull: 'missing',
-  timings: false,
   dryRun: true,
-  json: false,
-  logLevel: 'normal',
-};
+});
 const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'] };
 const host: HostFacts = { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env: { NCCL_DEBUG: 'INFO' }, scriptExecutable: true };
 const identity = aliceIdentity();

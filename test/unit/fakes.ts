@@ -1,4 +1,5 @@
 import type { Identity } from '../../src/identity.js';
+import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
 import type { ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
@@ -159,6 +160,28 @@ export function aliceIdentity(overrides: Partial<Identity> = {}): Identity {
     groups: [],
     passwdLine: 'alice:x:1000:1000::/home/alice:/bin/bash',
     groupLines: ['alice:x:1000:'],
+    ...overrides,
+  };
+}
+
+/** Run options as the CLI gives them with only --container and --script set. */
+export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {
+  return {
+    container: 'img:1',
+    script: 'job.sh',
+    scriptArgs: [],
+    scriptHelp: false,
+    datamnts: [],
+    envlist: [],
+    privileged: false,
+    ibdevices: false,
+    dockopts: '',
+    timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
+    pull: 'missing',
+    timings: false,
+    dryRun: false,
+    json: false,
+    logLevel: 'normal',
     ...overrides,
   };
 }

@@ -2,29 +2,11 @@ import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/allocation.js';
 import { UsageError } from '../../src/errors.js';
 import { LABELS } from '../../src/labels.js';
-import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
+import type { RunOptions } from '../../src/options.js';
 import { buildLaunchPlan, ORIGINAL_SSHD_PORT, type HostFacts } from '../../src/plan.js';
+import { runOptions } from './fakes.js';
 
-function opts(overrides: Partial<RunOptions> = {}): RunOptions {
-  return {
-    container: 'img:1',
-    script: 'job.sh',
-    scriptArgs: [],
-    scriptHelp: false,
-    datamnts: [],
-    envlist: [],
-    privileged: false,
-    ibdevices: false,
-    dockopts: '',
-    timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
-    pull: 'missing',
-    timings: false,
-    dryRun: false,
-    json: false,
-    logLevel: 'normal',
-    ...overrides,
-  };
-}
+const opts = runOptions;
 
 function alloc(overrides: Partial<Allocation> = {}): Allocation {
   return {
