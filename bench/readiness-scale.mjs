@@ -5,8 +5,10 @@
 //
 // N workers are real ssh servers (ssh2, one child process) on N loopback addresses 127.1.x.y, all on
 // one port. 10 % of them start listening at random times up to 3 s after the wait begins, one more
-// at a known 3.5 s. The coordinator (its own child process) runs the real waitForNodes +
-// sshLoginProbe + execaRunner from dist/ with the job's ssh material from createSshMaterial.
+// at a known 3.5 s; each writes its status file (started, port, host key) when it listens, as a real
+// worker does once its sshd greets. The coordinator (its own child process) runs the real
+// waitForNodes + the shipped probe from dist/, with the job's ssh material made by dist/'s
+// createClientMaterial and createNodeSshd (one host key for the whole farm).
 // Only loopback is used; every child is killed by its PID; the temp job directory is removed.
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -17,9 +19,8 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { writeJson } from '../dist/coordination.js';
 import { nodeFileSystem } from '../dist/fs.js';
-import { jobDirFor } from '../dist/jobdir.js';
-import { execaRunner } from '../dist/runner.js';
-import { createSshMaterial } from '../dist/ssh/material.js';
+import { jobDirFor, nodeHostKeyPath } from '../dist/jobdir.js';
+import { createClientMaterial, createNodeSshd, writeKnownHosts } from '../dist/ssh/material.js';
 
 const LATE_FRACTION = 0.1;
 const LATE_MAX_MS = 3_000;
@@ -78,11 +79,14 @@ async function runConfig({ n, concurrency, runs }) {
   await nodeFileSystem.mkdir(dir.nodesDir, 0o700);
   const port = await freePort(nodes);
   const user = userInfo();
-  await createSshMaterial({ dir, nodes, port, user: user.username, uid: user.uid, sessionEnv: {} }, execaRunner, nodeFileSystem);
+  await createClientMaterial({ dir, nodes, port, user: user.username }, nodeFileSystem);
+  const hostKey = await createNodeSshd({ dir, node: 'farm', port, user: user.username, uid: user.uid, sessionEnv: {} }, nodeFileSystem);
+  // the OpenSSH variants read known_hosts; the shipped probe checks each node's reported key
+  await writeKnownHosts(dir, port, new Map(nodes.map((n) => [n, hostKey])), nodeFileSystem);
   const loadBefore = loadavg()[0];
   const list = [];
   for (let run = 1; run <= runs; run += 1) {
-    const result = await runOnce({ nodes, port, dir, concurrency });
+    const result = await runOnce({ nodes, port, dir, concurrency, hostKey });
     list.push(result);
     console.log(
       `N=${n} c=${concurrency} run ${run}/${runs}: ` +
@@ -101,13 +105,13 @@ async function runConfig({ n, concurrency, runs }) {
   return { n, concurrency, runs: list, load: [loadBefore, loadavg()[0]] };
 }
 
-async function runOnce({ nodes, port, dir, concurrency }) {
+async function runOnce({ nodes, port, dir, concurrency, hostKey }) {
   const late = pickLate(nodes);
   const farm = start('farm.mjs');
   const coordinator = start('coordinator.mjs');
   try {
     await expect(coordinator, 'loaded');
-    farm.send({ type: 'start', addresses: nodes, port, hostKeyPath: dir.hostKey, clientPubPath: `${dir.clientKey}.pub` });
+    farm.send({ type: 'start', addresses: nodes, port, hostKeyPath: nodeHostKeyPath(dir, 'farm'), hostKey, clientPubPath: `${dir.clientKey}.pub`, dir });
     await expect(farm, 'bound');
     // the wait and the late workers' clock start together
     const lateDone = expect(farm, 'late-listening', LAST_AT_MS + STEP_LIMIT_MS);
@@ -135,7 +139,7 @@ async function runOnce({ nodes, port, dir, concurrency }) {
   }
 }
 
-/** The coordinator writes done.json; N watchers (watchUntilDone, 500 ms interval) must all notice. */
+/** The coordinator writes done.json; N watchers (watchUntilDone, every watchIntervalMs(N)) must all notice. */
 async function teardownFanOut(farm, dir, nodes) {
   await nodeFileSystem.writeFile(dir.heartbeat, '1\n', 0o600);
   farm.send({ type: 'watch', dir, nodes, staleMs: 60_000 });

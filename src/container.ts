@@ -114,19 +114,12 @@ export async function createAndStart(
   explicitUlimits: readonly string[],
   warnOnce: (key: string, message: string) => void,
   limits: LimitMemory = { known: [], remember: async () => undefined },
-  /** Runs between the first create and its start (a worker waits here for the coordinator's ssh material). */
-  beforeFirstStart: () => Promise<void> = async () => undefined,
 ): Promise<string> {
-  let first = true;
   // defaults this daemon refused in an earlier run are left out at once: no failed start each time
   const dropped = limits.known.filter((name) => !explicitUlimits.includes(name));
   dropped.forEach((limit) => warnOnce(`ulimit-${limit}`, cannotRaise(limit)));
   for (;;) {
     const id = await docker.createContainer(build(dropped));
-    if (first) {
-      first = false;
-      await beforeFirstStart();
-    }
     try {
       await docker.startContainer(id);
       if (dropped.some((name) => !limits.known.includes(name))) await limits.remember(dropped);

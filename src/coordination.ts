@@ -1,7 +1,7 @@
+import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { LaunchError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus, type ReadyInfo } from './jobdir.js';
+import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus } from './jobdir.js';
 
 /**
  * Coordinator and workers talk only through small files in the job directory on the shared home:
@@ -10,9 +10,27 @@ import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus, type Ready
 export const HEARTBEAT_INTERVAL_MS = 2_000;
 /** A coordinator whose heartbeat has not moved for this long is gone (SIGKILL, node crash). */
 export const HEARTBEAT_STALE_MS = 15_000;
-/** How often a worker looks for done.json: one stat, cheap; the heavier checks run every 10th look. */
-export const WATCH_INTERVAL_MS = 100;
+/** The heavier checks of a worker's watch (job dir, heartbeat, container) run every 10th look. */
 const HEAVY_CHECK_EVERY = 10;
+
+/**
+ * How often each node looks at another's file (a worker for done.json, the coordinator for the
+ * workers' goodbyes): every 20 ms on small jobs, slower on large ones, so that a whole job reads the
+ * shared file system about 10,000 times a second at most (100 ms at 1,000 nodes).
+ */
+export function watchIntervalMs(nodeCount: number): number {
+  return Math.min(250, Math.max(20, Math.round(nodeCount / 10)));
+}
+
+/**
+ * Every node makes the job directory (0700) if it is not there yet: no node waits for another to
+ * start its container. Job ids are unique, so two nodes making it at once make the same thing.
+ */
+export async function ensureJobDir(fs: FileSystem, dir: JobDir): Promise<void> {
+  await fs.mkdir(dirname(dir.root), 0o700);
+  await fs.mkdir(dir.root, 0o700);
+  await fs.mkdir(dir.nodesDir, 0o700);
+}
 
 /** Starts rewriting the heartbeat file; the returned function stops it. */
 export function startHeartbeat(fs: FileSystem, dir: JobDir): () => void {
@@ -27,7 +45,7 @@ export function startHeartbeat(fs: FileSystem, dir: JobDir): () => void {
   return () => clearInterval(timer);
 }
 
-export async function writeJson(fs: FileSystem, path: string, value: ReadyInfo | NodeStatus | DoneInfo): Promise<void> {
+export async function writeJson(fs: FileSystem, path: string, value: NodeStatus | DoneInfo): Promise<void> {
   await fs.writeFile(path, JSON.stringify(value) + '\n', 0o600);
 }
 
@@ -55,7 +73,7 @@ export interface WatchInput {
   containerRunning: () => Promise<boolean>;
   now: () => number;
   staleMs?: number;
-  intervalMs?: number;
+  intervalMs: number;
 }
 
 /** A worker's life after its container is up: until the coordinator says done, or is plainly gone. */
@@ -77,38 +95,13 @@ export async function watchUntilDone(input: WatchInput): Promise<WatchEnd> {
       }
       if (!(await input.containerRunning())) return 'container-exited';
     }
-    await sleep(input.intervalMs ?? WATCH_INTERVAL_MS, undefined, { signal: input.signal }).catch(() => undefined);
+    await sleep(input.intervalMs, undefined, { signal: input.signal }).catch(() => undefined);
   }
-}
-
-export interface WaitReadyInput {
-  fs: FileSystem;
-  dir: JobDir;
-  signal: AbortSignal;
-  timeoutSeconds: number;
-  now: () => number;
-  intervalMs?: number;
-}
-
-/** A worker waits for the coordinator's ssh material; bounded by --timeout like everything else. */
-export async function waitForReadyInfo(input: WaitReadyInput): Promise<ReadyInfo> {
-  const deadline = input.now() + input.timeoutSeconds * 1000;
-  while (input.now() < deadline) {
-    if (input.signal.aborted) throw input.signal.reason;
-    if (await input.fs.exists(input.dir.done)) {
-      throw new LaunchError('the coordinator ended the job before this node started (see the coordinator\'s error)');
-    }
-    const ready = await readJson<ReadyInfo>(input.fs, input.dir.ready);
-    if (ready !== undefined) return ready;
-    await sleep(input.intervalMs ?? 100, undefined, { signal: input.signal }).catch(() => undefined);
-  }
-  throw new LaunchError(
-    `no word from the coordinator in ${input.timeoutSeconds} s (no ${input.dir.ready}) — is the home directory shared between the nodes?`,
-  );
 }
 
 /** Waits until every worker has said it left (or failed), so the job dir can go; bounded. */
 export async function waitForWorkersGone(fs: FileSystem, dir: JobDir, workers: readonly string[], maxMs: number, now: () => number): Promise<string[]> {
+  const intervalMs = watchIntervalMs(workers.length + 1);
   const deadline = now() + maxMs;
   let pending = [...workers];
   while (pending.length > 0 && now() < deadline) {
@@ -117,7 +110,7 @@ export async function waitForWorkersGone(fs: FileSystem, dir: JobDir, workers: r
       const state = statuses[i]?.state;
       return state !== 'gone' && state !== 'failed';
     });
-    if (pending.length > 0) await sleep(100);
+    if (pending.length > 0) await sleep(intervalMs);
   }
   return pending;
 }

@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Allocation } from './allocation.js';
 import type { Identity } from './identity.js';
 import { buildJobEnv } from './job-env.js';
+import { nodeHostKeyPath } from './jobdir.js';
 import { nodeContainerSpec } from './node-spec.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
@@ -37,7 +38,14 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
   return {
     jobDir: first.jobDir.root,
     sshMaterial: first.sshconfigdir === undefined
-      ? [first.jobDir.clientKey, first.jobDir.hostKey, first.jobDir.authorizedKeys, first.jobDir.knownHosts, first.jobDir.sshConfig, first.jobDir.sshdConfig, first.jobDir.sshWrapper]
+      ? [
+          first.jobDir.clientKey,
+          first.jobDir.authorizedKeys,
+          first.jobDir.knownHosts,
+          first.jobDir.sshConfig,
+          first.jobDir.sshWrapper,
+          ...plans.flatMap((plan) => [nodeHostKeyPath(plan.jobDir, plan.node), plan.sshdConfig]),
+        ]
       : [first.sshdConfig],
     nodes,
     assumptions: [

@@ -6,19 +6,16 @@ import { join } from 'node:path';
  */
 export interface JobDir {
   root: string;
-  /** Written last by the coordinator: the material is complete; holds the ReadyInfo JSON. */
-  ready: string;
   /** Written by the coordinator when the job is over (or failed): workers leave. */
   done: string;
   /** Rewritten by the coordinator every few seconds; a frozen heartbeat means it is gone. */
   heartbeat: string;
   nodesDir: string;
   clientKey: string;
-  hostKey: string;
   authorizedKeys: string;
+  /** Written by the coordinator once every node has said which host key its sshd presents. */
   knownHosts: string;
   sshConfig: string;
-  sshdConfig: string;
   binDir: string;
   sshWrapper: string;
   hostfile: string;
@@ -29,16 +26,13 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
   const root = join(home, '.srun-docker', 'jobs', `${jobId}.${stepId}`);
   return {
     root,
-    ready: join(root, 'ready.json'),
     done: join(root, 'done.json'),
     heartbeat: join(root, 'heartbeat'),
     nodesDir: join(root, 'nodes'),
     clientKey: join(root, 'id_ed25519'),
-    hostKey: join(root, 'ssh_host_ed25519_key'),
     authorizedKeys: join(root, 'authorized_keys'),
     knownHosts: join(root, 'known_hosts'),
     sshConfig: join(root, 'ssh_config'),
-    sshdConfig: join(root, 'sshd_config'),
     binDir: join(root, 'bin'),
     sshWrapper: join(root, 'bin', 'ssh'),
     hostfile: join(root, 'hostfile'),
@@ -64,17 +58,24 @@ export function sshdLogPath(dir: JobDir, node: string): string {
   return join(dir.nodesDir, `${node}.sshd.log`);
 }
 
-/** What workers need from the coordinator before they can start their container. */
-export interface ReadyInfo {
-  port: number;
-  /** The sshd_config every container runs with (in the job dir, or the user's --sshconfigdir). */
-  sshdConfig: string;
-  nodes: string[];
+/**
+ * Each node's own sshd: its host key and config, made by that node (no node waits for another to
+ * start its container); the coordinator pins every node's key in known_hosts once it has answered.
+ */
+export function nodeHostKeyPath(dir: JobDir, node: string): string {
+  return join(dir.nodesDir, `${node}.ssh_host_ed25519_key`);
 }
 
-/** A worker's report, read by the coordinator (slots for the hostlist, or why it failed). */
+export function nodeSshdConfigPath(dir: JobDir, node: string): string {
+  return join(dir.nodesDir, `${node}.sshd_config`);
+}
+
+/**
+ * A worker's report, read by the coordinator: its sshd answers (on which port, with which host key —
+ * none in --sshconfigdir mode, where the user's ssh config pins it — and its slots), or why it failed.
+ */
 export type NodeStatus =
-  | { state: 'started'; slots: number }
+  | { state: 'started'; slots: number; port: number; hostKey?: string }
   | { state: 'failed'; error: string }
   | { state: 'gone' };
 

@@ -2,7 +2,7 @@ import { join, resolve } from 'node:path';
 import type { Allocation } from './allocation.js';
 import { scriptNeededPaths } from './container-spec.js';
 import { parseDockopts, type DockOptions } from './dockopts.js';
-import { jobDirFor, type JobDir } from './jobdir.js';
+import { jobDirFor, nodeSshdConfigPath, type JobDir } from './jobdir.js';
 import { defaultContainerName, jobLabels } from './labels.js';
 import type { RunOptions } from './options.js';
 import { defaultSshdPort, masterPort } from './ports.js';
@@ -34,6 +34,7 @@ export interface LaunchPlan {
   labels: Record<string, string>;
   /** The user's --sshconfigdir (original mode), or undefined for zero set-up. */
   sshconfigdir?: string;
+  /** This node's sshd_config: its own in the job dir (zero set-up), or the user's. */
   sshdConfig: string;
   scriptPath: string;
   scriptCommand: string[];
@@ -64,7 +65,7 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     containerName: options.dockname ?? defaultContainerName(host.user, allocation.jobId, allocation.stepId),
     labels: jobLabels({ ...allocation, user: host.user, node: allocation.nodeName, role: allocation.role, jobDir: jobDir.root }),
     sshconfigdir,
-    sshdConfig: sshconfigdir ? join(sshconfigdir, 'sshd_config') : jobDir.sshdConfig,
+    sshdConfig: sshconfigdir ? join(sshconfigdir, 'sshd_config') : nodeSshdConfigPath(jobDir, allocation.nodeName),
     scriptPath,
     scriptCommand: host.scriptExecutable ? [scriptPath, ...options.scriptArgs] : ['bash', scriptPath, ...options.scriptArgs],
     neededPaths: [...scriptNeededPaths(scriptPath, host.cwd), ...(sshconfigdir ? [sshconfigdir] : [])],

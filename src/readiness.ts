@@ -1,46 +1,80 @@
 import { setMaxListeners } from 'node:events';
+import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
+import { watchIntervalMs } from './coordination.js';
 import { ReadinessTimeoutError, type UnreadyNode } from './errors.js';
 import { createLimiter } from './limiter.js';
 
-export interface ReadinessInput {
+/** What a node says of itself (its status file): nothing yet, its sshd is up (with what the login needs), or why it failed. */
+export type NodeReport<T> = { state: 'pending' } | { state: 'up'; info: T } | { state: 'failed'; reason: string };
+
+export interface ReadinessInput<T> {
   nodes: readonly string[];
   timeoutSeconds: number;
-  /** Probes running at once; the rest wait their turn (ssh processes are not free). */
+  /** Logins running at once, and status reads at once; the rest wait their turn. */
   concurrency: number;
-  /** One real check of one node; rejects with a short reason. */
-  probe: (node: string) => Promise<void>;
-  /** A failure the node reported itself (its container could not start): no use waiting for it. */
-  reportedFailure: (node: string) => Promise<string | undefined>;
+  /** The node's own word; cheap (one small file), polled until the node is up or failed (see watchIntervalMs). */
+  report: (node: string) => Promise<NodeReport<T>>;
+  /** One real login into a node that says it is up; rejects with a short reason. */
+  probe: (node: string, info: T) => Promise<void>;
   signal: AbortSignal;
-  /** Backoff between attempts of one node, ms: short at first so a quick node is seen quickly. */
+  /** Backoff between login attempts of one node, ms: short at first so a late sshd is seen quickly. */
   backoff?: { min: number; max: number; factor: number };
+  pollMs?: number;
 }
 
 /** Capped at 250 ms so a node is seen within about half a second of its sshd answering. */
 export const DEFAULT_BACKOFF = { min: 50, max: 250, factor: 1.5 };
 
+class NotUpYet extends Error {}
+
 /**
- * Waits until every node passes its probe, all nodes in parallel, each retried with backoff until the
- * deadline. Rejects with every node that never passed and its last error, never only the first.
+ * Waits until every node says its sshd is up and then passes a real login, all nodes in parallel,
+ * each login retried with backoff until the deadline. A node that reports a failure is given up at
+ * once with its reason. Rejects with every node that never passed and its last error, never only the
+ * first. Resolves with what each node reported.
  */
-export async function waitForNodes(input: ReadinessInput): Promise<void> {
+export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<string, T>> {
   const limit = createLimiter(input.concurrency);
+  // every node polls its status file: unbounded, 1,000 nodes held ~950 files open at once
+  const readLimit = createLimiter(input.concurrency);
   const backoff = input.backoff ?? DEFAULT_BACKOFF;
+  const pollMs = input.pollMs ?? watchIntervalMs(input.nodes.length + 1);
   const deadline = Date.now() + input.timeoutSeconds * 1000;
   // p-retry listens on the signal once per node waiting between attempts: 1,000 listeners is the design
   const signal = AbortSignal.any([input.signal]);
   setMaxListeners(input.nodes.length + 10, signal);
+  const upInfo = new Map<string, T>();
+
+  const reported = async (node: string): Promise<T> => {
+    const report = await readLimit(() => input.report(node));
+    if (report.state === 'failed') throw new AbortError(report.reason);
+    if (report.state === 'pending') throw new NotUpYet('srun-docker there never reported its sshd up (is the home directory shared between the nodes?)');
+    return report.info;
+  };
+
+  const untilUp = async (node: string): Promise<T> => {
+    for (;;) {
+      try {
+        return await reported(node);
+      } catch (error) {
+        if (!(error instanceof NotUpYet) || Date.now() > deadline) throw error;
+      }
+      await sleep(pollMs, undefined, { signal });
+    }
+  };
+
   const results = await Promise.allSettled(
-    input.nodes.map((node) => {
+    input.nodes.map(async (node) => {
       // the deadline check below must report the node's own last error, not a generic one
       let lastError: unknown;
-      return pRetry(
+      const info = await untilUp(node);
+      await pRetry(
         async () => {
-          const reported = await input.reportedFailure(node);
-          if (reported !== undefined) throw new AbortError(reported);
+          // a node that failed after saying it was up (its container stopped) is not worth waiting for
+          await reported(node);
           if (Date.now() > deadline) throw new AbortError(lastError === undefined ? 'no answer before the deadline' : reasonOf(lastError));
-          await limit(() => input.probe(node)).catch((error: unknown) => {
+          await limit(() => input.probe(node, info)).catch((error: unknown) => {
             lastError = error;
             throw error;
           });
@@ -55,6 +89,7 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
           signal,
         },
       );
+      upInfo.set(node, info);
     }),
   );
   input.signal.throwIfAborted();
@@ -63,6 +98,7 @@ export async function waitForNodes(input: ReadinessInput): Promise<void> {
     if (result.status === 'rejected') unready.push({ node: input.nodes[index] ?? '?', lastError: reasonOf(result.reason) });
   });
   if (unready.length > 0) throw new ReadinessTimeoutError(unready, input.timeoutSeconds);
+  return upInfo;
 }
 
 function reasonOf(error: unknown): string {

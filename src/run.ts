@@ -40,18 +40,21 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable };
   const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
-  const identity = await lookUpIdentity(
+  // two getent processes: looked up while the daemon is asked, not before
+  const identityLookup = lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
     execaRunner,
   );
-  if (options.dryRun) return printDryRun(options, allocation, host, identity, io);
+  identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
+  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
 
   const docker = createDockerodeClient(env);
-  await preflight(docker, plan, host.home, identity, log, timings).catch(async (error: unknown) => {
+  await preflight(docker, plan, host.home, user.username, log, timings).catch(async (error: unknown) => {
     // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
     if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
     throw placed(error, `${allocation.nodeName} ${plan.role}`);
   });
+  const identity = await identityLookup;
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -110,13 +113,13 @@ async function printDryRun(options: RunOptions, allocation: Allocation, host: Ho
 }
 
 /** The daemon answers, and this user's leftovers from crashed runs are gone. */
-async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, identity: Identity, log: Logger, timings: Timings): Promise<void> {
+async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, user: string, log: Logger, timings: Timings): Promise<void> {
   await timings.measure('docker-ping', () => docker.ping());
   await cleanupStale({
     docker,
     fs: nodeFileSystem,
     log,
-    user: identity.user,
+    user,
     home,
     now: Date.now,
     all: false,

@@ -1,5 +1,3 @@
-import { execa } from 'execa';
-
 /** What a finished command left behind. A non-zero exit is a result, not an exception. */
 export interface CommandResult {
   exitCode: number;
@@ -24,6 +22,8 @@ export const NOT_FOUND_EXIT = 127;
 
 export const execaRunner: CommandRunner = {
   async run(file, args, options = {}) {
+    // loaded on first use: most runs spawn nothing (or only nvidia-smi), and every node pays the load
+    const { execa } = await import('execa');
     const result = await execa(file, args, {
       reject: false,
       timeout: options.timeoutMs,

@@ -1,10 +1,12 @@
 // The coordinator's side of bench/readiness-scale.mjs, in its own process so that its memory and
 // file descriptors are measured alone: the real waitForNodes + the shipped probe (in-process login) from
-// dist/, with the real per-attempt status read of the job directory, and a sampler alongside.
+// dist/, with the real status reads of the job directory (a node is logged in to once its status file
+// says its sshd is up, with the host key to expect), and a sampler alongside.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { readNodeStatus } from '../../dist/coordination.js';
+import { reportOf } from '../../dist/roles/coordinator.js';
 import { nodeFileSystem } from '../../dist/fs.js';
 import { waitForNodes } from '../../dist/readiness.js';
 import { execaRunner } from '../../dist/runner.js';
@@ -39,12 +41,12 @@ async function run({ nodes, port, dir, concurrency, timeoutSeconds, trace, varia
   loopDelay.enable();
   const durations = [];
   const traced = []; // every attempt on the node named `trace`: [start, end, outcome]
-  const counted = async (node) => {
+  const counted = async (node, status) => {
     counts.attempts += 1;
     const begun = now();
     const note = (outcome) => node === trace && traced.push([Math.round(begun - start), Math.round(now() - start), outcome.slice(0, 60)]);
     try {
-      await probe(node);
+      await probe(node, status.hostKey);
       note('ok');
       counts.passed += 1;
       passedAt.set(node, now());
@@ -69,10 +71,7 @@ async function run({ nodes, port, dir, concurrency, timeoutSeconds, trace, varia
       timeoutSeconds,
       concurrency,
       probe: counted,
-      reportedFailure: async (node) => {
-        const status = await readNodeStatus(nodeFileSystem, dir, node);
-        return status?.state === 'failed' ? `${node} failed: ${status.error}` : undefined;
-      },
+      report: async (node) => reportOf(node, await readNodeStatus(nodeFileSystem, dir, node), port),
       signal: controller.signal,
     });
   } catch (caught) {

@@ -1,20 +1,23 @@
 // Simulated workers for bench/readiness-scale.mjs: one process, one ssh2 Server, one listening socket
 // per loopback address (127.1.x.y), all on the same port like real nodes. It presents the job's host
-// key, accepts only the job's client key, and answers `exec true` with exit status 0. It also runs the
-// workers' side of the teardown fan-out (watchUntilDone from dist/). Driven over the IPC channel.
+// key, accepts only the job's client key, and answers `exec true` with exit status 0. Like a real
+// worker, each address writes its status file (started, port, host key) once it listens. It also runs
+// the workers' side of the teardown fan-out (watchUntilDone from dist/). Driven over the IPC channel.
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
-import { watchUntilDone } from '../../dist/coordination.js';
+import { watchIntervalMs, watchUntilDone, writeJson } from '../../dist/coordination.js';
 import { nodeFileSystem } from '../../dist/fs.js';
+import { nodeStatusPath } from '../../dist/jobdir.js';
 
 const now = () => performance.timeOrigin + performance.now();
 const stats = { connections: 0, authRejected: 0, execs: 0, clientErrors: 0 };
 let sshServer;
 let allowed;
 let farmPort = 0;
+let job; // { dir, hostKey }: where a worker says it is up, and with which host key
 // Nagle on these sockets adds ~90 ms of delayed-ACK stalls to every ssh2 login on loopback (measured:
 // 120 ms vs 35 ms per serial login); off, the farm's latency is the ssh client's, not an artefact.
 const NO_DELAY = process.env.FARM_NODELAY !== '0';
@@ -36,16 +39,18 @@ async function handle(message) {
   if (message.type === 'watch') return watch(message);
 }
 
-async function start({ addresses, port, hostKeyPath, clientPubPath }) {
+async function start({ addresses, port, hostKeyPath, hostKey, clientPubPath, dir }) {
   allowed = ssh2.utils.parseKey(readFileSync(clientPubPath));
   if (allowed instanceof Error) throw allowed;
   farmPort = port;
+  job = { dir, hostKey };
   sshServer = new ssh2.Server({ hostKeys: [readFileSync(hostKeyPath)] }, onClient);
   // every address is bound once up front, so a late worker cannot fail on a taken port mid-run
   for (const address of addresses) {
     const server = createServer({ noDelay: NO_DELAY }, (socket) => sshServer.injectSocket(socket));
     listeners.set(address, server);
     await listen(server, address, port);
+    await sayUp(address);
   }
   send({ type: 'bound', count: addresses.length });
 }
@@ -53,6 +58,7 @@ async function start({ addresses, port, hostKeyPath, clientPubPath }) {
 async function goLate(late) {
   // late workers close now and come back at their time; everything else keeps listening
   await Promise.all(late.map(({ address }) => close(listeners.get(address))));
+  await Promise.all(late.map(({ address }) => nodeFileSystem.remove(nodeStatusPath(job.dir, address))));
   const t0 = now();
   send({ type: 'going', at: t0 });
   const times = await Promise.all(
@@ -62,7 +68,10 @@ async function goLate(late) {
           setTimeout(() => {
             const server = createServer({ noDelay: NO_DELAY }, (socket) => sshServer.injectSocket(socket));
             listeners.set(address, server);
-            listen(server, address, farmPort).then(() => resolve({ address, at: now() }), reject);
+            // ready = listening and its status written, as a real worker does after sshd's greeting
+            listen(server, address, farmPort)
+              .then(() => sayUp(address))
+              .then(() => resolve({ address, at: now() }), reject);
           }, Math.max(0, t0 + atMs - now()));
         }),
     ),
@@ -76,8 +85,8 @@ async function watch({ dir, nodes, staleMs }) {
   const started = now();
   const ends = await Promise.all(
     nodes.map(async () => {
-      // real workers are not in step: each starts its 500 ms rhythm at its own moment
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * 500));
+      // real workers are not in step: each starts its rhythm at its own moment
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * watchIntervalMs(nodes.length)));
       const end = await watchUntilDone({
         fs: nodeFileSystem,
         dir,
@@ -85,6 +94,7 @@ async function watch({ dir, nodes, staleMs }) {
         containerRunning: async () => true,
         now: () => Date.now(),
         staleMs,
+        intervalMs: watchIntervalMs(nodes.length),
       });
       return { end, at: now() };
     }),
@@ -117,6 +127,10 @@ function onClient(client) {
       });
     });
   });
+}
+
+function sayUp(address) {
+  return writeJson(nodeFileSystem, nodeStatusPath(job.dir, address), { state: 'started', slots: 1, port: farmPort, hostKey: job.hostKey });
 }
 
 function listen(server, address, port) {

@@ -5,7 +5,10 @@ import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
+import { ensureJobDir } from '../coordination.js';
+import { LaunchError } from '../errors.js';
 import { cacheRoot } from '../jobdir.js';
+import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
 import type { LaunchPlan } from '../plan.js';
@@ -38,40 +41,52 @@ export interface NodeContext {
   cwd: string;
 }
 
-export interface PreparedImage {
+export interface PreparedNode {
   facts: ImageFacts;
   userFiles: UserFiles;
+  /** This node's sshd host key (`type base64`) to pin in known_hosts; none in --sshconfigdir mode. */
+  hostKey: string | undefined;
 }
 
 /**
- * Image present, and its passwd/group merged with the caller's — before any container exists.
- * `alongside` runs concurrently once the image's config is known (the coordinator's ssh material).
+ * Everything this node's container needs before it exists: the job directory, the image, its
+ * passwd/group merged with the caller's, and this node's own sshd host key and config — nothing from
+ * any other node. `alongside` runs concurrently once the image's config is known (the coordinator's
+ * client key and ssh config).
  */
-export async function prepareImage(
+export async function prepareNode(
   deps: NodeDeps,
   ctx: NodeContext,
   alongside: (facts: ImageFacts) => Promise<void> = async () => undefined,
-): Promise<PreparedImage> {
+): Promise<PreparedNode> {
   const { plan } = ctx;
+  await ensureJobDir(deps.fs, plan.jobDir);
   const facts = await ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node);
-  const [userFiles] = await Promise.all([
+  const [userFiles, hostKey] = await Promise.all([
     writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
+    prepareSshd(deps, ctx, imagePath(facts.env)),
     alongside(facts),
   ]);
-  return { facts, userFiles };
+  return { facts, userFiles, hostKey };
 }
 
-/**
- * Starts this node's container with sshd; its removal is registered before it is created.
- * `beforeStart` runs between create and start: a worker creates early and waits there.
- */
-export async function startNodeContainer(
-  deps: NodeDeps,
-  ctx: NodeContext,
-  prepared: PreparedImage,
-  teardown: Teardown,
-  beforeStart?: () => Promise<void>,
-): Promise<string> {
+/** Zero set-up: this node's host key and sshd_config in the job directory. --sshconfigdir: the user's, which must exist. */
+async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Promise<string | undefined> {
+  const { plan } = ctx;
+  if (plan.sshconfigdir !== undefined) {
+    if (!(await deps.fs.exists(plan.sshdConfig))) {
+      throw new LaunchError(`${plan.sshdConfig} does not exist — create it with: srun-docker ssh-setup --sshconfigdir=${plan.sshconfigdir}`);
+    }
+    return undefined;
+  }
+  return createNodeSshd(
+    { dir: plan.jobDir, node: plan.node, port: plan.port, user: ctx.identity.user, uid: ctx.identity.uid, sessionEnv: { PATH: path, ...plan.envlist } },
+    deps.fs,
+  );
+}
+
+/** Starts this node's container with sshd; its removal is registered before it is created. */
+export async function startNodeContainer(deps: NodeDeps, ctx: NodeContext, prepared: PreparedNode, teardown: Teardown): Promise<string> {
   const { plan } = ctx;
   await assertPortFree(plan.port, plan.node);
   await removeStaleNamed(deps.docker, plan.containerName, ctx.identity.user, deps.log);
@@ -88,10 +103,15 @@ export async function startNodeContainer(
     plan.dockopts.ulimitNames,
     deps.warnOnce,
     await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
-    beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   return id;
+}
+
+/** The PATH the image sets: what ssh sessions and the job get. */
+export function imagePath(env: readonly string[]): string {
+  const entry = env.find((e) => e.startsWith('PATH='));
+  return entry?.slice('PATH='.length) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 }
 
 /** --slots_per_node, else the GPUs SLURM gave the node, else what nvidia-smi lists, else 1. */

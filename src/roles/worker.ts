@@ -1,15 +1,20 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HEARTBEAT_STALE_MS, readJson, waitForReadyInfo, watchUntilDone, writeJson } from '../coordination.js';
+import { HEARTBEAT_STALE_MS, readJson, watchIntervalMs, watchUntilDone, writeJson } from '../coordination.js';
 import { LaunchError } from '../errors.js';
 import type { FileSystem } from '../fs.js';
 import { nodeStatusPath, sshdLogPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
+import { waitForSshBanner } from '../ssh/banner.js';
 import { Teardown } from '../teardown.js';
-import { prepareImage, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { prepareNode, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+
+/** How long a worker waits for its own sshd's greeting before it reports it up anyway (the coordinator's login decides). */
+const SSHD_GREETING_MAX_MS = 10_000;
 
 /**
- * Every other node: prepares the image while the coordinator makes the ssh material, starts its
- * container with sshd, and keeps it until the coordinator says done — or is plainly gone.
+ * Every other node: makes its own sshd host key and config, starts its container with sshd without
+ * waiting for anyone, says so once sshd greets, and keeps the container until the coordinator says
+ * done — or is plainly gone.
  */
 export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
   const { plan } = ctx;
@@ -20,30 +25,33 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   teardown.add('say goodbye', () => writeStatus(fs, plan, { state: 'gone' }));
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
-    const prepared = await deps.timings.measure('image', () => prepareImage(deps, ctx));
-    // the container is created while the coordinator makes the ssh material, and started once it is there
-    const waitForCoordinator = async (): Promise<void> => {
-      const ready = await deps.timings.measure('wait-coordinator', () =>
-        waitForReadyInfo({ fs, dir: plan.jobDir, signal: deps.signal, timeoutSeconds: ctx.options.timeoutSeconds, now: Date.now }),
-      );
-      if (ready.port !== plan.port) {
-        throw new LaunchError(`the coordinator uses port ${ready.port}, this node computed ${plan.port}: run every node with the same options`);
-      }
-    };
-    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown, waitForCoordinator));
-    const slots = await resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
-    await writeStatus(fs, plan, { state: 'started', slots });
+    const prepared = await deps.timings.measure('image+sshd-material', () => prepareNode(deps, ctx));
+    const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
+    slots.catch(() => undefined); // awaited below, unless the container start fails first
+    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
+    const running = async (): Promise<boolean> => (await deps.docker.inspectContainer(containerId))?.running === true;
+    const greeted = await deps.timings.measure('sshd', () =>
+      waitForSshBanner({
+        host: '127.0.0.1',
+        port: plan.port,
+        maxMs: SSHD_GREETING_MAX_MS,
+        intervalMs: 5,
+        stillWorthWaiting: running,
+        signal: deps.signal,
+        now: Date.now,
+      }),
+    );
+    if (!greeted && !(await running())) throw await containerStopped(fs, plan);
+    await writeStatus(fs, plan, { state: 'started', slots: await slots, port: plan.port, hostKey: prepared.hostKey });
     const end = await watchUntilDone({
       fs,
       dir: plan.jobDir,
       signal: deps.signal,
       now: Date.now,
-      containerRunning: async () => (await deps.docker.inspectContainer(containerId))?.running === true,
+      intervalMs: watchIntervalMs(plan.nodes.length),
+      containerRunning: running,
     });
-    if (end === 'container-exited') {
-      const reason = sshdFailure((await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '');
-      throw new LaunchError(`the container on ${plan.node} stopped${reason ? ` (sshd: ${reason})` : ''}`);
-    }
+    if (end === 'container-exited') throw await containerStopped(fs, plan);
     if (end === 'coordinator-gone') {
       log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped (no heartbeat for ${HEARTBEAT_STALE_MS / 1000} s); removing this node's container and the job's keys`);
       // nobody else is left to remove the job directory with its keys
@@ -82,6 +90,12 @@ export async function reportWorkerFailure(fs: FileSystem, plan: LaunchPlan, erro
     if (await fs.exists(plan.jobDir.done)) return;
     await sleep(200);
   }
+}
+
+/** Why this node's container stopped, as far as sshd's log says. */
+async function containerStopped(fs: FileSystem, plan: LaunchPlan): Promise<LaunchError> {
+  const reason = sshdFailure((await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '');
+  return new LaunchError(`the container on ${plan.node} stopped${reason ? ` (sshd: ${reason})` : ''}`);
 }
 
 /** sshd's log also holds harmless lines about probes that hung up; only a failure explains a stop. */

@@ -1,13 +1,35 @@
-import { dirname } from 'node:path';
-import { LaunchError } from '../errors.js';
 import type { FileSystem } from '../fs.js';
-import type { JobDir } from '../jobdir.js';
-import type { CommandRunner } from '../runner.js';
+import { nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../jobdir.js';
+import { writeKeyPair } from './keys.js';
 import { loadTemplate, renderTemplate } from './template.js';
 
-export interface SshMaterialInput {
+export interface ClientMaterialInput {
   dir: JobDir;
   nodes: readonly string[];
+  port: number;
+  user: string;
+}
+
+/**
+ * Zero set-up ssh for one job step, the coordinator's part: the client key, authorized_keys (read by
+ * every node's sshd at each login, so it may appear after the sshds start), ssh_config and an ssh
+ * wrapper. Everything lives in the 0700 job directory and goes with it.
+ */
+export async function createClientMaterial(input: ClientMaterialInput, fs: FileSystem): Promise<void> {
+  const { dir } = input;
+  await fs.mkdir(dir.binDir, 0o700);
+  const clientPub = await writeKeyPair(dir.clientKey, 'srun-docker-client', fs);
+  const files = await renderClientFiles(input, clientPub);
+  await Promise.all([
+    fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600),
+    fs.writeFile(dir.sshConfig, files.sshConfig, 0o600),
+    fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700),
+  ]);
+}
+
+export interface NodeSshdInput {
+  dir: JobDir;
+  node: string;
   port: number;
   user: string;
   uid: number;
@@ -15,48 +37,31 @@ export interface SshMaterialInput {
   sessionEnv: Record<string, string>;
 }
 
-/**
- * Zero set-up ssh for one job step: a client key, a host key, authorized_keys, a known_hosts that
- * pins the host key to the allocated node names, ssh_config, sshd_config and an ssh wrapper.
- * Everything lives in the 0700 job directory and goes with it.
- */
-export async function createSshMaterial(input: SshMaterialInput, runner: CommandRunner, fs: FileSystem): Promise<void> {
-  const { dir } = input;
-  await fs.mkdir(dir.binDir, 0o700);
-  const [clientPub, hostPub] = await Promise.all([
-    generateKey(dir.clientKey, 'srun-docker-client', runner, fs),
-    generateKey(dir.hostKey, 'srun-docker-host', runner, fs),
-  ]);
-  const files = await renderSshFiles(input, clientPub, hostPub);
-  await Promise.all([
-    fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600),
-    fs.writeFile(dir.knownHosts, files.knownHosts, 0o600),
-    fs.writeFile(dir.sshConfig, files.sshConfig, 0o600),
-    fs.writeFile(dir.sshdConfig, files.sshdConfig, 0o600),
-    fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700),
-  ]);
+/** Every node's own part: its sshd's host key and config. Returns the host key as `type base64`. */
+export async function createNodeSshd(input: NodeSshdInput, fs: FileSystem): Promise<string> {
+  const hostPub = await writeKeyPair(nodeHostKeyPath(input.dir, input.node), 'srun-docker-host', fs);
+  await fs.writeFile(nodeSshdConfigPath(input.dir, input.node), await renderSshdConfig(input), 0o600);
+  return keyOnly(hostPub);
 }
 
-export interface SshFiles {
+/** The job's known_hosts, once every node has said which host key it presents. */
+export async function writeKnownHosts(dir: JobDir, port: number, hostKeys: ReadonlyMap<string, string>, fs: FileSystem): Promise<void> {
+  await fs.writeFile(dir.knownHosts, renderKnownHosts(hostKeys, port), 0o600);
+}
+
+export interface ClientFiles {
   authorizedKeys: string;
-  knownHosts: string;
   sshConfig: string;
-  sshdConfig: string;
   sshWrapper: string;
 }
 
-/** Pure: the text of every file, from the two public keys. */
-export async function renderSshFiles(input: SshMaterialInput, clientPub: string, hostPub: string): Promise<SshFiles> {
+/** Pure: the coordinator's files, from the client's public key. */
+export async function renderClientFiles(input: ClientMaterialInput, clientPub: string): Promise<ClientFiles> {
   const { dir, nodes, port, user } = input;
-  const [sshd, ssh, wrapper] = await Promise.all([
-    loadTemplate('sshd_config'),
-    loadTemplate('ssh_config'),
-    loadTemplate('ssh_wrapper'),
-  ]);
+  const [ssh, wrapper] = await Promise.all([loadTemplate('ssh_config'), loadTemplate('ssh_wrapper')]);
   return {
     // the key may only start sessions: no forwarding of agents, ports or X11 to the other nodes
     authorizedKeys: `restrict,pty ${clientPub.trim()}\n`,
-    knownHosts: `${nodes.map((n) => knownHostName(n, port)).join(',')} ${keyOnly(hostPub)}\n`,
     sshConfig: renderTemplate(ssh, {
       HOSTS: nodes.join(' '),
       PORT: String(port),
@@ -64,16 +69,25 @@ export async function renderSshFiles(input: SshMaterialInput, clientPub: string,
       IDENTITY: dir.clientKey,
       KNOWN_HOSTS: dir.knownHosts,
     }),
-    sshdConfig: renderTemplate(sshd, {
-      PORT: String(port),
-      HOST_KEY: dir.hostKey,
-      AUTHORIZED_KEYS: dir.authorizedKeys,
-      USER: user,
-      PERMIT_ROOT_LOGIN: permitRootLogin(input.uid),
-      SET_ENV: setEnvLine(input.sessionEnv),
-    }),
     sshWrapper: renderTemplate(wrapper, { SSH_CONFIG: dir.sshConfig }),
   };
+}
+
+/** Pure: one node's sshd_config. */
+export async function renderSshdConfig(input: NodeSshdInput): Promise<string> {
+  return renderTemplate(await loadTemplate('sshd_config'), {
+    PORT: String(input.port),
+    HOST_KEY: nodeHostKeyPath(input.dir, input.node),
+    AUTHORIZED_KEYS: input.dir.authorizedKeys,
+    USER: input.user,
+    PERMIT_ROOT_LOGIN: permitRootLogin(input.uid),
+    SET_ENV: setEnvLine(input.sessionEnv),
+  });
+}
+
+/** Pure: each node's own host key pinned to `[node]:port`, in the order given. */
+export function renderKnownHosts(hostKeys: ReadonlyMap<string, string>, port: number): string {
+  return [...hostKeys].map(([node, key]) => `${knownHostName(node, port)} ${keyOnly(key)}\n`).join('');
 }
 
 /** The job runs as root only when the caller is root; then root must be able to log in, by key. */
@@ -95,20 +109,4 @@ export function setEnvLine(env: Record<string, string>): string {
 function keyOnly(publicKeyLine: string): string {
   const [type, key] = publicKeyLine.trim().split(/\s+/);
   return `${type ?? ''} ${key ?? ''}`;
-}
-
-async function generateKey(path: string, comment: string, runner: CommandRunner, fs: FileSystem): Promise<string> {
-  await fs.remove(path);
-  await fs.remove(`${path}.pub`);
-  const result = await runner.run('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], {
-    timeoutMs: 30_000,
-  });
-  if (result.exitCode !== 0) {
-    throw new LaunchError(
-      `ssh-keygen failed in ${dirname(path)} (exit ${result.exitCode}: ${result.stderr.trim()}) — install openssh-client on the node`,
-    );
-  }
-  const pub = await fs.readFile(`${path}.pub`);
-  if (pub === undefined) throw new LaunchError(`ssh-keygen wrote no ${path}.pub`);
-  return pub;
 }

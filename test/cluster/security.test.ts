@@ -100,8 +100,11 @@ describe('security of a running job', () => {
         return [name, { mode, owner }] as const;
       }));
       expect(modes.get('.'), stat.stdout).toEqual({ mode: '700', owner: 'alice' });
-      for (const key of ['id_ed25519', 'ssh_host_ed25519_key']) expect(modes.get(key), `${key}\n${stat.stdout}`).toEqual({ mode: '600', owner: 'alice' });
-      for (const file of ['authorized_keys', 'known_hosts', 'ssh_config', 'sshd_config', 'heartbeat', 'ready.json']) {
+      expect(modes.get('nodes'), stat.stdout).toEqual({ mode: '700', owner: 'alice' });
+      // the client key, and every node's own host key (each made by srun-docker on that node)
+      const keys = ['id_ed25519', ...NODES.map((n) => `nodes/${n}.ssh_host_ed25519_key`)];
+      for (const key of keys) expect(modes.get(key), `${key}\n${stat.stdout}`).toEqual({ mode: '600', owner: 'alice' });
+      for (const file of ['authorized_keys', 'known_hosts', 'ssh_config', 'heartbeat', ...NODES.map((n) => `nodes/${n}.sshd_config`)]) {
         expect(modes.get(file), `${file}\n${stat.stdout}`).toEqual({ mode: '600', owner: 'alice' });
       }
       for (const [name, { mode, owner }] of modes) {
@@ -133,7 +136,7 @@ describe('security of a running job', () => {
 
   it("bob cannot read alice's job directory or its keys", async () => {
     await withRunningJob(async (job) => {
-      for (const command of [['ls', job.dir], ['cat', `${job.dir}/id_ed25519`], ['cat', `${job.dir}/ssh_host_ed25519_key`], ['ls', JOBS_DIR]]) {
+      for (const command of [['ls', job.dir], ['cat', `${job.dir}/id_ed25519`], ['cat', `${job.dir}/nodes/node2.ssh_host_ed25519_key`], ['ls', JOBS_DIR]]) {
         for (const host of [CONTROLLER, 'node2']) {
           const bob = await onCluster(host, command, { user: 'bob' });
           expect(bob.exitCode, `${host}: ${command.join(' ')} as bob: ${bob.all}`).not.toBe(0);
@@ -147,10 +150,10 @@ describe('security of a running job', () => {
   it('no key material in any process argument, container config or srun-docker log', async () => {
     let keyLines: string[] = [];
     const output = await withRunningJob(async (job) => {
-      const keys = await onCluster(CONTROLLER, ['cat', `${job.dir}/id_ed25519`, `${job.dir}/ssh_host_ed25519_key`], { user: 'root' });
+      const keys = await onCluster(CONTROLLER, ['cat', `${job.dir}/id_ed25519`, ...NODES.map((n) => `${job.dir}/nodes/${n}.ssh_host_ed25519_key`)], { user: 'root' });
       expect(keys.exitCode, keys.all).toBe(0);
       keyLines = keys.stdout.split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('-----'));
-      expect(keyLines.length, 'the base64 body of two ed25519 keys').toBeGreaterThanOrEqual(6);
+      expect(keyLines.length, 'the base64 body of four ed25519 keys').toBeGreaterThanOrEqual(12);
       for (const host of [CONTROLLER, ...NODES]) {
         const ps = await processes(host);
         const args = ps.map((p) => p.args).join('\n');

@@ -1,7 +1,10 @@
-import { describe, expect, it } from 'vitest';
-import { waitForReadyInfo, waitForWorkersGone, watchUntilDone, type WatchInput } from '../../src/coordination.js';
-import { LaunchError } from '../../src/errors.js';
-import { jobDirFor, nodeStatusPath, type ReadyInfo } from '../../src/jobdir.js';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ensureJobDir, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
+import { nodeFileSystem } from '../../src/fs.js';
+import { jobDirFor, nodeStatusPath } from '../../src/jobdir.js';
 import { fakeClock, MemoryFs } from './fakes.js';
 
 const DIR = jobDirFor('/home/alice', '77', '0');
@@ -115,58 +118,50 @@ describe('watchUntilDone', () => {
   });
 });
 
-describe('waitForReadyInfo', () => {
-  const READY: ReadyInfo = { port: 12001, sshdConfig: DIR.sshdConfig, nodes: ['n1', 'n2'] };
-
-  it('returns the parsed ready file', async () => {
-    const fs = jobFs();
-    fs.put(DIR.ready, JSON.stringify(READY) + '\n');
-    expect(await waitForReadyInfo({ fs, dir: DIR, signal: never, timeoutSeconds: 10, now: fakeClock().now, intervalMs: 0 })).toEqual(READY);
+describe('watchIntervalMs', () => {
+  it.each<[number, number]>([
+    [1, 20],
+    [3, 20],
+    [200, 20],
+    [256, 26],
+    [1000, 100],
+    [2500, 250],
+    [10_000, 250],
+  ])('%d nodes → every %d ms', (nodes, ms) => {
+    expect(watchIntervalMs(nodes)).toBe(ms);
   });
 
-  it('waits for the file to appear, and reads past a half-written one', async () => {
-    const fs = jobFs();
-    let reads = 0;
-    const clock = fakeClock(0, 100);
-    const read = fs.readFile.bind(fs);
-    fs.readFile = (path: string) => {
-      reads += 1;
-      if (reads === 3) fs.put(DIR.ready, '{"port": 120');
-      if (reads === 5) fs.put(DIR.ready, JSON.stringify(READY));
-      return read(path);
-    };
-    expect(await waitForReadyInfo({ fs, dir: DIR, signal: never, timeoutSeconds: 10, now: clock.now, intervalMs: 0 })).toEqual(READY);
-    expect(reads).toBeGreaterThanOrEqual(5);
+  it('keeps the whole job under about 10,000 reads a second up to 2,500 nodes', () => {
+    for (const nodes of [10, 100, 500, 1000, 2500]) expect(nodes * (1000 / watchIntervalMs(nodes))).toBeLessThanOrEqual(10_000);
+  });
+});
+
+describe('ensureJobDir on the real file system', () => {
+  let home: string;
+  beforeEach(async () => {
+    home = await mkdtemp(join(tmpdir(), 'srun-docker-jobdir-'));
+  });
+  afterEach(async () => {
+    await rm(home, { recursive: true, force: true });
   });
 
-  it('throws a LaunchError when the coordinator ended the job first', async () => {
-    const fs = jobFs();
-    fs.put(DIR.done, '{"reason":"failed"}');
-    const error: unknown = await waitForReadyInfo({ fs, dir: DIR, signal: never, timeoutSeconds: 10, now: fakeClock().now, intervalMs: 0 }).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(LaunchError);
-    expect((error as Error).message).toMatch(/coordinator ended the job/);
+  it('makes the jobs dir, the job dir and its nodes dir, each 0700, whatever the umask', async () => {
+    const dir = jobDirFor(home, '77', '0');
+    const old = process.umask(0o002);
+    try {
+      await ensureJobDir(nodeFileSystem, dir);
+    } finally {
+      process.umask(old);
+    }
+    for (const path of [join(home, '.srun-docker', 'jobs'), dir.root, dir.nodesDir]) expect((await stat(path)).mode & 0o777, path).toBe(0o700);
   });
 
-  it('throws a LaunchError naming the timeout and the file when nothing comes', async () => {
-    const fs = jobFs();
-    const clock = fakeClock(0, 500);
-    const error: unknown = await waitForReadyInfo({ fs, dir: DIR, signal: never, timeoutSeconds: 7, now: clock.now, intervalMs: 0 }).catch(
-      (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(LaunchError);
-    expect((error as Error).message).toContain('7 s');
-    expect((error as Error).message).toContain(DIR.ready);
-    expect(clock.now()).toBeGreaterThanOrEqual(7000);
-  });
-
-  it('an aborted signal rejects with its reason', async () => {
-    const controller = new AbortController();
-    controller.abort(new Error('stop'));
-    await expect(
-      waitForReadyInfo({ fs: jobFs(), dir: DIR, signal: controller.signal, timeoutSeconds: 10, now: fakeClock().now }),
-    ).rejects.toThrow('stop');
+  it('two nodes making it at once both succeed, and a second call keeps what is there', async () => {
+    const dir = jobDirFor(home, '77', '0');
+    await Promise.all([ensureJobDir(nodeFileSystem, dir), ensureJobDir(nodeFileSystem, dir)]);
+    await nodeFileSystem.writeFile(join(dir.nodesDir, 'n2.json'), '{}', 0o600);
+    await ensureJobDir(nodeFileSystem, dir);
+    expect(await nodeFileSystem.readFile(join(dir.nodesDir, 'n2.json'))).toBe('{}');
   });
 });
 

@@ -45,6 +45,11 @@ describe('--dry-run: what every node would create and run', () => {
   it('names the job directory and its ssh material, and what only a real run can know', () => {
     expect(preview.jobDir).toBe('/home/alice/.srun-docker/jobs/77.0');
     expect(preview.sshMaterial).toContain('/home/alice/.srun-docker/jobs/77.0/known_hosts');
+    // every node its own host key and sshd_config
+    for (const node of ['dgx01', 'dgx02']) {
+      expect(preview.sshMaterial).toContain(`/home/alice/.srun-docker/jobs/77.0/nodes/${node}.ssh_host_ed25519_key`);
+      expect(preview.sshMaterial).toContain(`/home/alice/.srun-docker/jobs/77.0/nodes/${node}.sshd_config`);
+    }
     expect(preview.assumptions.join('\n')).toMatch(/image's own entries/);
   });
 

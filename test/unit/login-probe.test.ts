@@ -5,10 +5,9 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFileSystem } from '../../src/fs.js';
-import { jobDirFor, type JobDir } from '../../src/jobdir.js';
-import { execaRunner } from '../../src/runner.js';
-import { inProcessLoginProbe, parseKnownHosts } from '../../src/ssh/login-probe.js';
-import { createSshMaterial } from '../../src/ssh/material.js';
+import { jobDirFor, nodeHostKeyPath, type JobDir } from '../../src/jobdir.js';
+import { hostKeyBlob, inProcessLoginProbe } from '../../src/ssh/login-probe.js';
+import { createClientMaterial, createNodeSshd } from '../../src/ssh/material.js';
 
 /** A real SSH server on loopback (ssh2) standing in for a container's sshd. */
 interface FakeSshd {
@@ -52,15 +51,21 @@ async function freePort(): Promise<number> {
 
 let home: string;
 let port: number;
-let job: JobDir;
-let other: JobDir;
+interface Material {
+  dir: JobDir;
+  /** The host key the node 127.0.0.1 reported, `type base64`. */
+  hostKey: string;
+}
+let job: Material;
+let other: Material;
 
-/** The job's material pinned to 127.0.0.1:port, as the coordinator makes it. */
-async function material(name: string): Promise<JobDir> {
-  const d = jobDirFor(home, name, '0');
-  await nodeFileSystem.mkdir(d.root, 0o700);
-  await createSshMaterial({ dir: d, nodes: ['127.0.0.1'], port, user: 'alice', uid: 1000, sessionEnv: {} }, execaRunner, nodeFileSystem);
-  return d;
+/** A job's client material, and the host key of its one node 127.0.0.1, as the nodes make them. */
+async function material(name: string): Promise<Material> {
+  const dir = jobDirFor(home, name, '0');
+  await nodeFileSystem.mkdir(dir.nodesDir, 0o700);
+  await createClientMaterial({ dir, nodes: ['127.0.0.1'], port, user: 'alice' }, nodeFileSystem);
+  const hostKey = await createNodeSshd({ dir, node: '127.0.0.1', port, user: 'alice', uid: 1000, sessionEnv: {} }, nodeFileSystem);
+  return { dir, hostKey };
 }
 
 beforeAll(async () => {
@@ -72,11 +77,16 @@ beforeAll(async () => {
 afterAll(() => rmSync(home, { recursive: true, force: true }));
 
 /** Runs the job's probe against a server with the given host key and accepted client key. */
-async function probeAgainst(hostKeyOf: JobDir, acceptsClientOf: JobDir, exitCode = 0): Promise<void> {
-  const sshd = await startSshd(port, readFileSync(hostKeyOf.hostKey), readFileSync(`${acceptsClientOf.clientKey}.pub`), exitCode);
+async function probeAgainst(hostKeyOf: Material, acceptsClientOf: Material, exitCode = 0): Promise<void> {
+  const sshd = await startSshd(
+    port,
+    readFileSync(nodeHostKeyPath(hostKeyOf.dir, '127.0.0.1')),
+    readFileSync(`${acceptsClientOf.dir.clientKey}.pub`),
+    exitCode,
+  );
   try {
-    const probe = await inProcessLoginProbe({ dir: job, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
-    await probe('127.0.0.1');
+    const probe = await inProcessLoginProbe({ dir: job.dir, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await probe('127.0.0.1', job.hostKey);
   } finally {
     await sshd.close();
   }
@@ -87,7 +97,7 @@ describe('in-process ssh login probe against a real SSH server on loopback', () 
     await expect(probeAgainst(job, job)).resolves.toBeUndefined();
   });
 
-  it('refuses a server whose host key is not the pinned one (strict host-key checking)', async () => {
+  it('refuses a server whose host key is not the one the node reported (strict host-key checking)', async () => {
     await expect(probeAgainst(other, job)).rejects.toThrow(/ssh login failed: .*(host|verif)/i);
   });
 
@@ -100,16 +110,18 @@ describe('in-process ssh login probe against a real SSH server on loopback', () 
   });
 
   it('names a node where nothing listens yet', async () => {
-    const probe = await inProcessLoginProbe({ dir: job, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
-    await expect(probe('127.0.0.1')).rejects.toThrow(`nothing listening on 127.0.0.1:${port} (sshd not up)`);
+    const probe = await inProcessLoginProbe({ dir: job.dir, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await expect(probe('127.0.0.1', job.hostKey)).rejects.toThrow(`nothing listening on 127.0.0.1:${port} (sshd not up)`);
   });
 });
 
-describe('parseKnownHosts', () => {
-  it('maps every name of a line to the key blob', () => {
-    const blob = Buffer.from('key-bytes');
-    const pinned = parseKnownHosts(`[n1]:2222,[n2]:2222 ssh-ed25519 ${blob.toString('base64')}\n\n`);
-    expect([...pinned.keys()]).toEqual(['[n1]:2222', '[n2]:2222']);
-    expect(pinned.get('[n2]:2222')?.equals(blob)).toBe(true);
+describe('hostKeyBlob', () => {
+  it.each<[string, string, string | undefined]>([
+    ['type and key', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')}`, 'key-bytes'],
+    ['with a comment', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')} srun-docker-host\n`, 'key-bytes'],
+    ['no key at all', '', undefined],
+    ['a type alone', 'ssh-ed25519', undefined],
+  ])('%s', (_name, line, blob) => {
+    expect(hostKeyBlob(line)?.toString()).toBe(blob);
   });
 });

@@ -93,10 +93,11 @@ describe('buildLaunchPlan: sshd port', () => {
 });
 
 describe('buildLaunchPlan: ssh config mode', () => {
-  it('zero set-up uses the job directory', () => {
+  it("zero set-up: each node's own sshd_config in the job directory", () => {
     const p = plan();
     expect(p.sshconfigdir).toBeUndefined();
-    expect(p.sshdConfig).toBe('/home/alice/.srun-docker/jobs/4242.0/sshd_config');
+    expect(p.sshdConfig).toBe('/home/alice/.srun-docker/jobs/4242.0/nodes/n1.sshd_config');
+    expect(plan({}, { nodeName: 'n3', role: 'worker' }).sshdConfig).toBe('/home/alice/.srun-docker/jobs/4242.0/nodes/n3.sshd_config');
   });
 
   it.each<[string, string]>([

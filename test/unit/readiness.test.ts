@@ -1,18 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { ReadinessTimeoutError } from '../../src/errors.js';
-import { waitForNodes, type ReadinessInput } from '../../src/readiness.js';
+import { waitForNodes, type NodeReport, type ReadinessInput } from '../../src/readiness.js';
+import { reportOf } from '../../src/roles/coordinator.js';
 
 const FAST = { min: 5, max: 20, factor: 1.5 };
 
-function input(overrides: Partial<ReadinessInput>): ReadinessInput {
+/** Each node reports itself up with its own name as the info the login needs. */
+const up = (n: string): Promise<NodeReport<string>> => Promise.resolve({ state: 'up', info: `info-${n}` });
+
+function input(overrides: Partial<ReadinessInput<string>>): ReadinessInput<string> {
   return {
     nodes: ['n2', 'n3', 'n4'],
     timeoutSeconds: 5,
     concurrency: 8,
     probe: () => Promise.resolve(),
-    reportedFailure: () => Promise.resolve(undefined),
+    report: up,
     signal: new AbortController().signal,
     backoff: FAST,
+    pollMs: 5,
     ...overrides,
   };
 }
@@ -27,14 +32,53 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('waitForNodes', () => {
-  it('resolves when every node answers at once, probing each once', async () => {
+  it('resolves when every node answers at once, probing each once with what it reported', async () => {
     const probed: string[] = [];
-    await waitForNodes(input({ probe: (n) => (probed.push(n), Promise.resolve()) }));
-    expect(probed.sort()).toEqual(['n2', 'n3', 'n4']);
+    const infos = await waitForNodes(input({ probe: (n, info) => (probed.push(`${n}:${info}`), Promise.resolve()) }));
+    expect(probed.sort()).toEqual(['n2:info-n2', 'n3:info-n3', 'n4:info-n4']);
+    expect([...infos].sort()).toEqual([['n2', 'info-n2'], ['n3', 'info-n3'], ['n4', 'info-n4']]);
   });
 
   it('resolves at once for no workers', async () => {
-    await expect(waitForNodes(input({ nodes: [] }))).resolves.toBeUndefined();
+    expect((await waitForNodes(input({ nodes: [] }))).size).toBe(0);
+  });
+
+  it('never logs in to a node before it reports up, and logs in once it does', async () => {
+    const reads = new Map<string, number>();
+    const probed: string[] = [];
+    await waitForNodes(
+      input({
+        report: (n) => {
+          const k = (reads.get(n) ?? 0) + 1;
+          reads.set(n, k);
+          return k < (n === 'n3' ? 6 : 2) ? Promise.resolve({ state: 'pending' }) : up(n);
+        },
+        probe: (n) => {
+          // the probe sees the node up: its report was read at least as often as it had to be
+          expect(reads.get(n)).toBeGreaterThanOrEqual(n === 'n3' ? 6 : 2);
+          probed.push(n);
+          return Promise.resolve();
+        },
+      }),
+    );
+    expect(probed.sort()).toEqual(['n2', 'n3', 'n4']);
+  });
+
+  it('a node that never reports up is named at the deadline, and never probed', async () => {
+    const probed: string[] = [];
+    const error = await rejection(
+      waitForNodes(
+        input({
+          timeoutSeconds: 1,
+          report: (n) => (n === 'n4' ? Promise.resolve({ state: 'pending' }) : up(n)),
+          probe: (n) => (probed.push(n), Promise.resolve()),
+        }),
+      ),
+    );
+    expect(probed.sort()).toEqual(['n2', 'n3']);
+    expect((error as ReadinessTimeoutError).unready).toEqual([
+      { node: 'n4', lastError: 'srun-docker there never reported its sshd up (is the home directory shared between the nodes?)' },
+    ]);
   });
 
   it.each<[number]>([[1], [3], [6]])('retries a node until it answers after %d failures', async (failures) => {
@@ -96,7 +140,7 @@ describe('waitForNodes', () => {
         input({
           timeoutSeconds: 30,
           probe: (n) => (n === 'n3' ? Promise.reject(new Error('refused')) : Promise.resolve()),
-          reportedFailure: (n) => Promise.resolve(n === 'n3' ? 'container did not start: no such image' : undefined),
+          report: (n) => (n === 'n3' ? Promise.resolve({ state: 'failed', reason: 'container did not start: no such image' }) : up(n)),
         }),
       ),
     );
@@ -113,7 +157,7 @@ describe('waitForNodes', () => {
           nodes: ['n2'],
           timeoutSeconds: 30,
           probe: () => Promise.reject(new Error('refused')),
-          reportedFailure: () => Promise.resolve(++calls >= 3 ? 'sshd exited' : undefined),
+          report: (n) => (++calls >= 3 ? Promise.resolve({ state: 'failed', reason: 'sshd exited' }) : up(n)),
         }),
       ),
     );
@@ -161,5 +205,22 @@ describe('waitForNodes', () => {
     const controller = new AbortController();
     controller.abort(new Error('gone'));
     await expect(waitForNodes(input({ signal: controller.signal }))).rejects.toThrow('gone');
+  });
+});
+
+describe('reportOf: a worker status file as the readiness wait reads it', () => {
+  const started = { state: 'started', slots: 2, port: 12001, hostKey: 'ssh-ed25519 AAAA' } as const;
+  it.each<[string, Parameters<typeof reportOf>[1], NodeReport<unknown>]>([
+    ['no file yet', undefined, { state: 'pending' }],
+    ['started on the same port', started, { state: 'up', info: started }],
+    ['failed, with its reason', { state: 'failed', error: 'no such image' }, { state: 'failed', reason: 'n2 failed: no such image' }],
+    ['left before answering', { state: 'gone' }, { state: 'failed', reason: 'n2 left before its sshd answered' }],
+    [
+      'started on another port',
+      { ...started, port: 12002 },
+      { state: 'failed', reason: 'n2 runs sshd on port 12002, the coordinator computed 12001: run every node with the same options' },
+    ],
+  ])('%s', (_name, status, report) => {
+    expect(reportOf('n2', status, 12001)).toEqual(report);
   });
 });

@@ -1,28 +1,36 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { nodeFileSystem } from '../../src/fs.js';
-import { jobDirFor, type JobDir } from '../../src/jobdir.js';
-import { execaRunner } from '../../src/runner.js';
+import { jobDirFor, nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../../src/jobdir.js';
 import {
-  createSshMaterial,
+  createClientMaterial,
+  createNodeSshd,
   knownHostName,
   permitRootLogin,
-  renderSshFiles,
+  renderClientFiles,
+  renderKnownHosts,
+  renderSshdConfig,
   setEnvLine,
-  type SshMaterialInput,
+  writeKnownHosts,
+  type ClientMaterialInput,
+  type NodeSshdInput,
 } from '../../src/ssh/material.js';
 
 const DIR = jobDirFor('/home/alice', '77', '0');
 const CLIENT_PUB = 'ssh-ed25519 AAAACLIENTKEY srun-docker-client\n';
-const HOST_PUB = 'ssh-ed25519 AAAAHOSTKEY srun-docker-host\n';
 
-function input(overrides: Partial<SshMaterialInput> = {}): SshMaterialInput {
-  return { dir: DIR, nodes: ['n1', 'n2', 'n3'], port: 12001, user: 'alice', uid: 1001, sessionEnv: {}, ...overrides };
+function input(overrides: Partial<ClientMaterialInput> = {}): ClientMaterialInput {
+  return { dir: DIR, nodes: ['n1', 'n2', 'n3'], port: 12001, user: 'alice', ...overrides };
 }
 
-const render = (o: Partial<SshMaterialInput> = {}) => renderSshFiles(input(o), CLIENT_PUB, HOST_PUB);
+function sshdInput(overrides: Partial<NodeSshdInput> = {}): NodeSshdInput {
+  return { dir: DIR, node: 'n2', port: 12001, user: 'alice', uid: 1001, sessionEnv: {}, ...overrides };
+}
+
+const render = (o: Partial<ClientMaterialInput> = {}) => renderClientFiles(input(o), CLIENT_PUB);
 const lines = (text: string) => text.split('\n').map((l) => l.trim());
 
 describe('knownHostName', () => {
@@ -48,19 +56,22 @@ describe('setEnvLine', () => {
   });
 });
 
-describe('renderSshFiles', () => {
+describe('renderClientFiles, renderSshdConfig, renderKnownHosts', () => {
   it('authorized_keys holds the client key, restricted', async () => {
     const { authorizedKeys } = await render();
     expect(authorizedKeys).toBe('restrict,pty ssh-ed25519 AAAACLIENTKEY srun-docker-client\n');
   });
 
-  it('known_hosts pins the host key to [node]:port for every node', async () => {
-    const { knownHosts } = await render();
-    expect(knownHosts).toBe('[n1]:12001,[n2]:12001,[n3]:12001 ssh-ed25519 AAAAHOSTKEY\n');
+  it("known_hosts pins each node's own host key to [node]:port, comments dropped", () => {
+    const keys = new Map([
+      ['n1', 'ssh-ed25519 AAAAKEY1'],
+      ['n2', 'ssh-ed25519 AAAAKEY2 srun-docker-host'],
+    ]);
+    expect(renderKnownHosts(keys, 12001)).toBe('[n1]:12001 ssh-ed25519 AAAAKEY1\n[n2]:12001 ssh-ed25519 AAAAKEY2\n');
   });
 
-  it('known_hosts uses plain names on port 22', async () => {
-    expect((await render({ nodes: ['a', 'b'], port: 22 })).knownHosts).toBe('a,b ssh-ed25519 AAAAHOSTKEY\n');
+  it('known_hosts uses plain names on port 22', () => {
+    expect(renderKnownHosts(new Map([['a', 'ssh-ed25519 AAAAKEY1']]), 22)).toBe('a ssh-ed25519 AAAAKEY1\n');
   });
 
   it('ssh_config: strict host keys, only the job key, every node', async () => {
@@ -79,12 +90,12 @@ describe('renderSshFiles', () => {
     expect(l).not.toContain('StrictHostKeyChecking no');
   });
 
-  it('sshd_config: port, host key, authorized keys, one user, keys only', async () => {
-    const l = lines((await render({ sessionEnv: { PATH: '/usr/bin', BAD: 'a b' } })).sshdConfig);
+  it("sshd_config: port, this node's own host key, the job's authorized keys, one user, keys only", async () => {
+    const l = lines(await renderSshdConfig(sshdInput({ sessionEnv: { PATH: '/usr/bin', BAD: 'a b' } })));
     expect(l).toEqual(
       expect.arrayContaining([
         'Port 12001',
-        `HostKey ${DIR.hostKey}`,
+        `HostKey ${DIR.nodesDir}/n2.ssh_host_ed25519_key`,
         `AuthorizedKeysFile ${DIR.authorizedKeys}`,
         'AllowUsers alice',
         'UsePAM no',
@@ -99,7 +110,7 @@ describe('renderSshFiles', () => {
     ['a normal user: no root login', 1001, 'PermitRootLogin no'],
     ['a root caller: root by key only', 0, 'PermitRootLogin prohibit-password'],
   ])('sshd_config, %s', async (_name, uid, line) => {
-    const l = lines((await render({ uid, user: uid === 0 ? 'root' : 'alice' })).sshdConfig);
+    const l = lines(await renderSshdConfig(sshdInput({ uid, user: uid === 0 ? 'root' : 'alice' })));
     expect(l).toContain(line);
     expect(l).not.toContain('PermitRootLogin yes');
     expect(permitRootLogin(uid)).toBe(line.split(' ')[1]);
@@ -112,43 +123,60 @@ describe('renderSshFiles', () => {
   });
 });
 
-describe('createSshMaterial with ssh-keygen and the real file system', () => {
+describe('the material on the real file system, keys made in-process', () => {
   let home: string;
   let dir: JobDir;
 
   beforeEach(async () => {
     home = await mkdtemp(join(tmpdir(), 'srun-docker-ssh-'));
     dir = jobDirFor(home, '77', '0');
+    await nodeFileSystem.mkdir(dir.nodesDir, 0o700);
   });
   afterEach(async () => {
     await rm(home, { recursive: true, force: true });
   });
 
   const mode = async (path: string) => (await stat(path)).mode & 0o777;
+  const read = async (p: string) => (await nodeFileSystem.readFile(p)) ?? '';
 
   it('writes every file with private modes', async () => {
-    await createSshMaterial(input({ dir }), execaRunner, nodeFileSystem);
+    await createClientMaterial(input({ dir }), nodeFileSystem);
+    await createNodeSshd(sshdInput({ dir }), nodeFileSystem);
     expect(await mode(dir.binDir)).toBe(0o700);
-    for (const file of [dir.clientKey, dir.hostKey, dir.authorizedKeys, dir.knownHosts, dir.sshConfig, dir.sshdConfig]) {
+    const hostKey = nodeHostKeyPath(dir, 'n2');
+    for (const file of [dir.clientKey, `${dir.clientKey}.pub`, dir.authorizedKeys, dir.sshConfig, hostKey, `${hostKey}.pub`, nodeSshdConfigPath(dir, 'n2')]) {
       expect({ file, mode: await mode(file) }).toEqual({ file, mode: 0o600 });
     }
     expect(await mode(dir.sshWrapper)).toBe(0o700);
-  }, 30_000);
+  });
 
-  it('pins the generated host key and authorizes the generated client key', async () => {
-    await createSshMaterial(input({ dir, nodes: ['n1', 'n2'] }), execaRunner, nodeFileSystem);
-    const read = async (p: string) => (await nodeFileSystem.readFile(p)) ?? '';
-    const hostPub = (await read(`${dir.hostKey}.pub`)).trim().split(/\s+/);
-    const clientPub = (await read(`${dir.clientKey}.pub`)).trim();
-    expect(hostPub[0]).toBe('ssh-ed25519');
-    expect(await read(dir.knownHosts)).toBe(`[n1]:12001,[n2]:12001 ${hostPub[0]} ${hostPub[1]}\n`);
-    expect(await read(dir.authorizedKeys)).toBe(`restrict,pty ${clientPub}\n`);
-  }, 30_000);
+  it('authorizes the generated client key; each node returns its own host key, which known_hosts pins', async () => {
+    await createClientMaterial(input({ dir, nodes: ['n1', 'n2'] }), nodeFileSystem);
+    const keys = new Map<string, string>();
+    for (const node of ['n1', 'n2']) keys.set(node, await createNodeSshd(sshdInput({ dir, node }), nodeFileSystem));
+    const [type, blob] = (await read(`${nodeHostKeyPath(dir, 'n1')}.pub`)).trim().split(/\s+/);
+    expect(type).toBe('ssh-ed25519');
+    expect(keys.get('n1')).toBe(`${type} ${blob}`);
+    expect(keys.get('n2')).not.toBe(keys.get('n1'));
+    await writeKnownHosts(dir, 12001, keys, nodeFileSystem);
+    expect(await read(dir.knownHosts)).toBe(`[n1]:12001 ${keys.get('n1')}\n[n2]:12001 ${keys.get('n2')}\n`);
+    expect(await read(dir.authorizedKeys)).toBe(`restrict,pty ${(await read(`${dir.clientKey}.pub`)).trim()}\n`);
+  });
+
+  it('OpenSSH reads the keys as its own: ssh-keygen -y derives the same public key', async () => {
+    await createClientMaterial(input({ dir }), nodeFileSystem);
+    const hostKey = await createNodeSshd(sshdInput({ dir }), nodeFileSystem);
+    for (const [path, expected] of [
+      [nodeHostKeyPath(dir, 'n2'), hostKey],
+      [dir.clientKey, (await read(`${dir.clientKey}.pub`)).trim().split(/\s+/).slice(0, 2).join(' ')],
+    ] as const) {
+      const derived = await execa('ssh-keygen', ['-y', '-f', path]);
+      expect(derived.stdout.trim().split(/\s+/).slice(0, 2).join(' ')).toBe(expected);
+    }
+  });
 
   it('replaces the keys of an earlier attempt instead of failing', async () => {
-    await createSshMaterial(input({ dir }), execaRunner, nodeFileSystem);
-    const first = await nodeFileSystem.readFile(`${dir.hostKey}.pub`);
-    await createSshMaterial(input({ dir }), execaRunner, nodeFileSystem);
-    expect(await nodeFileSystem.readFile(`${dir.hostKey}.pub`)).not.toBe(first);
-  }, 30_000);
+    const first = await createNodeSshd(sshdInput({ dir }), nodeFileSystem);
+    expect(await createNodeSshd(sshdInput({ dir }), nodeFileSystem)).not.toBe(first);
+  });
 });
