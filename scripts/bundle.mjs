@@ -2,6 +2,7 @@
 // The sshd/ssh templates and the version are compiled in, since no package directory comes along.
 import { build } from 'esbuild';
 import { readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { dirname } from 'node:path';
 
 const templates = Object.fromEntries(
   readdirSync('sshconfig-templates')
@@ -26,6 +27,32 @@ const unreachable = {
     );
     b.onLoad({ filter: /.*/, namespace: 'unreachable' }, (args) => ({
       contents: `module.exports = function () { throw new Error('srun-docker is built without ${args.path} (image builds and ssh:// Docker hosts are not used)'); };`,
+      loader: 'js',
+    }));
+  },
+};
+
+// yargs measures text width for --help with string-width, whose module top level compiles a Unicode
+// emoji RegExp and an Intl.Segmenter: ~30 ms of every node's start, for a help text a job never
+// prints. It is loaded on the first call instead (only its default export, a function, is used).
+const lazyStringWidth = {
+  name: 'lazy-string-width',
+  setup(b) {
+    b.onResolve({ filter: /^string-width$/ }, async (args) => {
+      if (args.pluginData?.lazyStringWidth) return undefined; // our own resolve call, below
+      const real = await b.resolve(args.path, { resolveDir: args.resolveDir, kind: args.kind, importer: args.importer, pluginData: { lazyStringWidth: true } });
+      if (real.errors.length > 0) return { errors: real.errors };
+      return { path: real.path, namespace: 'lazy-string-width' };
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-string-width' }, (args) => ({
+      contents: [
+        'let real;',
+        'export default function stringWidth(...args) {',
+        `  real ??= require(${JSON.stringify(args.path)});`,
+        '  return (real.default ?? real)(...args);',
+        '}',
+      ].join('\n'),
+      resolveDir: dirname(args.path),
       loader: 'js',
     }));
   },
@@ -58,7 +85,7 @@ await build({
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
   },
-  plugins: [unreachable],
+  plugins: [unreachable, lazyStringWidth],
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);

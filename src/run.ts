@@ -16,7 +16,8 @@ import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
 import { pullProgressPrinter } from './progress.js';
 import { runCoordinator } from './roles/coordinator.js';
-import { resolveSlots, type NodeDeps } from './roles/node-container.js';
+import type { NodeDeps } from './roles/node-container.js';
+import { resolveSlots } from './slots.js';
 import { reportWorkerFailure, runWorker } from './roles/worker.js';
 import { execaRunner } from './runner.js';
 import { configuredPort } from './ssh/setup.js';
@@ -40,10 +41,11 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable };
   const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
-  // two getent processes: looked up while the daemon is asked, not before
+  // looked up while the daemon is asked, not before (getent may have to ask a directory service)
   const identityLookup = lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
     execaRunner,
+    nodeFileSystem,
   );
   identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
   if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
@@ -106,7 +108,7 @@ function placed(error: unknown, where: string): unknown {
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */
 async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo): Promise<number> {
   if (allocation.role !== 'coordinator') return 0;
-  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner);
+  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner, nodeFileSystem);
   const preview = previewRun(options, allocation, host, identity, slots);
   io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
   return 0;
@@ -114,17 +116,9 @@ async function printDryRun(options: RunOptions, allocation: Allocation, host: Ho
 
 /** The daemon answers, and this user's leftovers from crashed runs are gone. */
 async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, user: string, log: Logger, timings: Timings): Promise<void> {
+  // first the ping, whose timeout turns a daemon that hangs into a clear error; only then other calls
   await timings.measure('docker-ping', () => docker.ping());
-  await cleanupStale({
-    docker,
-    fs: nodeFileSystem,
-    log,
-    user,
-    home,
-    now: Date.now,
-    all: false,
-    keep: { jobId: plan.jobId, stepId: plan.stepId },
-  });
+  await cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } });
 }
 
 /** Returns whether the script is executable; a missing script is a usage error on every node alike. */

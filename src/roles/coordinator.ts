@@ -11,8 +11,9 @@ import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes, type NodeReport } from '../readiness.js';
+import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { imagePath, prepareNode, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { imagePath, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
@@ -55,7 +56,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers),
     );
     readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
-    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
+    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
     const containerId = await timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown)).catch((error: unknown) => {
       stopWaiting.abort(error);

@@ -113,12 +113,3 @@ export function imagePath(env: readonly string[]): string {
   const entry = env.find((e) => e.startsWith('PATH='));
   return entry?.slice('PATH='.length) ?? '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 }
-
-/** --slots_per_node, else the GPUs SLURM gave the node, else what nvidia-smi lists, else 1. */
-export async function resolveSlots(given: number | undefined, gpus: readonly string[], runner: CommandRunner): Promise<number> {
-  if (given !== undefined) return given;
-  if (gpus.length > 0) return gpus.length;
-  const smi = await runner.run('nvidia-smi', ['-L'], { timeoutMs: 15_000 });
-  const count = smi.exitCode === 0 ? smi.stdout.split('\n').filter((l) => l.startsWith('GPU ')).length : 0;
-  return count > 0 ? count : 1;
-}

@@ -5,8 +5,9 @@ import type { FileSystem } from '../fs.js';
 import { nodeStatusPath, sshdLogPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
 import { waitForSshBanner } from '../ssh/banner.js';
+import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { prepareNode, resolveSlots, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd's greeting before it reports it up anyway (the coordinator's login decides). */
 const SSHD_GREETING_MAX_MS = 10_000;
@@ -26,7 +27,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
     const prepared = await deps.timings.measure('image+sshd-material', () => prepareNode(deps, ctx));
-    const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner);
+    const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     slots.catch(() => undefined); // awaited below, unless the container start fails first
     const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
     const running = async (): Promise<boolean> => (await deps.docker.inspectContainer(containerId))?.running === true;

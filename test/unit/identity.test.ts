@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { lookUpIdentity, mergeGroup, mergePasswd, type Identity, type IdentityInput } from '../../src/identity.js';
+import type { FileSystem } from '../../src/fs.js';
+import { LOCAL_FILES, lookUpIdentity, mergeGroup, mergePasswd, type Identity, type IdentityInput } from '../../src/identity.js';
 import type { CommandResult, CommandRunner } from '../../src/runner.js';
 
 const IDENTITY: Identity = {
@@ -75,13 +76,23 @@ function fakeGetent(passwd: Record<string, string>, group: Record<string, string
 
 const INPUT: IdentityInput = { user: 'alice', uid: 1001, gid: 1002, home: '/home/alice', groups: [1002, 27, 44] };
 
+/** The node's /etc/passwd and /etc/group; none by default (every answer from getent). */
+function localFiles(passwd?: string, group?: string): Pick<FileSystem, 'readFile'> {
+  const files = new Map<string, string | undefined>([
+    [LOCAL_FILES.passwd, passwd],
+    [LOCAL_FILES.group, group],
+  ]);
+  return { readFile: (path) => Promise.resolve(files.get(path)) };
+}
+const NO_FILES = localFiles();
+
 describe('lookUpIdentity', () => {
   it('takes the passwd and group lines from getent', async () => {
     const { runner, calls } = fakeGetent(
       { '1001': 'alice:x:1001:1002:Alice:/home/alice:/bin/zsh' },
       { '1002': 'alice:x:1002:', '27': 'sudo:x:27:alice', '44': 'video:x:44:alice' },
     );
-    const id = await lookUpIdentity(INPUT, runner);
+    const id = await lookUpIdentity(INPUT, runner, NO_FILES);
     expect(calls).toEqual([
       ['getent', 'passwd', '1001'],
       ['getent', 'group', '1002', '27', '44'],
@@ -95,7 +106,7 @@ describe('lookUpIdentity', () => {
 
   it('synthesizes the lines when getent knows neither the user nor the group', async () => {
     const { runner } = fakeGetent({}, {});
-    const id = await lookUpIdentity({ ...INPUT, groups: [] }, runner);
+    const id = await lookUpIdentity({ ...INPUT, groups: [] }, runner, NO_FILES);
     expect(id.passwdLine).toBe('alice:x:1001:1002:alice:/home/alice:/bin/bash');
     expect(id.shell).toBe('/bin/bash');
     expect(id.groupLines).toEqual(['alice:x:1002:']);
@@ -104,7 +115,41 @@ describe('lookUpIdentity', () => {
 
   it('keeps the groups getent found and synthesizes only the missing primary one', async () => {
     const { runner } = fakeGetent({ '1001': 'alice:x:1001:1002::/home/alice:/bin/bash' }, { '27': 'sudo:x:27:alice' });
-    const id = await lookUpIdentity(INPUT, runner);
+    const id = await lookUpIdentity(INPUT, runner, NO_FILES);
     expect(id.groupLines).toEqual(['alice:x:1002:', 'sudo:x:27:alice']);
+  });
+
+  it('a user and groups all in the local files: no getent at all', async () => {
+    const { runner, calls } = fakeGetent({}, {});
+    const files = localFiles(
+      'root:x:0:0:root:/root:/bin/bash\n# a comment\nalice:x:1001:1002:Alice:/home/alice:/bin/zsh\n',
+      'root:x:0:\nsudo:x:27:alice\nalice:x:1002:\nvideo:x:44:alice,bob\n',
+    );
+    const id = await lookUpIdentity(INPUT, runner, files);
+    expect(calls).toEqual([]);
+    expect(id.passwdLine).toBe('alice:x:1001:1002:Alice:/home/alice:/bin/zsh');
+    expect(id.shell).toBe('/bin/zsh');
+    expect(id.groupLines).toEqual(['alice:x:1002:', 'sudo:x:27:alice', 'video:x:44:alice,bob']);
+    expect(id.groups).toEqual([27, 44]);
+  });
+
+  it('a directory-service user (not in /etc/passwd) with one local group: getent only for what the files lack', async () => {
+    const { runner, calls } = fakeGetent(
+      { '1001': 'alice:*:1001:1002:Alice:/home/alice:/bin/bash' },
+      { '1002': 'alice:*:1002:', '44': 'video:*:44:alice' },
+    );
+    const id = await lookUpIdentity(INPUT, runner, localFiles('root:x:0:0:root:/root:/bin/bash\n', 'sudo:x:27:alice\n'));
+    expect(calls).toEqual([
+      ['getent', 'passwd', '1001'],
+      ['getent', 'group', '1002', '44'],
+    ]);
+    expect(id.passwdLine).toBe('alice:*:1001:1002:Alice:/home/alice:/bin/bash');
+    expect(id.groupLines).toEqual(['alice:*:1002:', 'sudo:x:27:alice', 'video:*:44:alice']);
+  });
+
+  it('the first line of a uid wins, as in the C library', async () => {
+    const { runner } = fakeGetent({}, {});
+    const files = localFiles('alice:x:1001:1002::/home/alice:/bin/zsh\nalias:x:1001:1002::/home/alias:/bin/sh\n', 'alice:x:1002:\n');
+    expect((await lookUpIdentity({ ...INPUT, groups: [] }, runner, files)).passwdLine).toBe('alice:x:1001:1002::/home/alice:/bin/zsh');
   });
 });
