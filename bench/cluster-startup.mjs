@@ -32,11 +32,23 @@ async function asAlice(command) {
   return { ms, output: result.all ?? '' };
 }
 
-/** The coordinator's `timings: a=1ms b=2ms ... total=3ms` line. */
-function phases(output) {
-  const line = output.split('\n').find((l) => l.includes('coordinator]: timings:'));
-  if (!line) return {};
-  return Object.fromEntries([...line.matchAll(/(\S+)=(\d+)ms/g)].map((m) => [m[1], Number(m[2])]));
+/** Every `srun-docker[NODE ROLE]: timings: a=1ms b=2ms ... total=3ms` line of one role. */
+function phases(output, role) {
+  return output
+    .split('\n')
+    .filter((l) => l.includes(`${role}]: timings:`))
+    .map((line) => Object.fromEntries([...line.matchAll(/(\S+)=(\d+)ms/g)].map((m) => [m[1], Number(m[2])])));
+}
+
+function printPhases(title, runs) {
+  const names = [...new Set(runs.flatMap((p) => Object.keys(p)))];
+  console.log(`\n${title} (--timings, ms over ${runs.length} lines)\n`);
+  console.log('| phase | median | min | max |');
+  console.log('| --- | ---: | ---: | ---: |');
+  for (const name of names) {
+    const s = stats(runs.map((p) => p[name] ?? 0));
+    console.log(`| ${name} | ${s.median} | ${s.min} | ${s.max} |`);
+  }
 }
 
 const stats = (xs) => {
@@ -47,13 +59,13 @@ const stats = (xs) => {
 if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 'inherit', timeout: 600_000 });
 try {
   const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
-  const phaseRuns = [];
+  const phaseRuns = { coordinator: [], worker: [] };
   for (const command of Object.values(variants)) await asAlice(command); // warm-up: page cache, image layers
   for (let run = 0; run < RUNS; run += 1) {
     for (const [name, command] of Object.entries(variants)) {
       const { ms, output } = await asAlice(command);
       times[name].push(ms);
-      if (name.includes('srun-docker')) phaseRuns.push(phases(output));
+      if (name.includes('srun-docker')) for (const role of ['coordinator', 'worker']) phaseRuns[role].push(...phases(output, role));
     }
   }
   const floor = stats(times['srun -N3 docker run --rm --network=host IMG true']).median;
@@ -65,14 +77,8 @@ try {
     const s = stats(xs);
     console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${(s.median / bare).toFixed(2)} |`);
   }
-  const names = [...new Set(phaseRuns.flatMap((p) => Object.keys(p)))];
-  console.log(`\nsrun-docker's own phases on the coordinator (--timings, ms over ${phaseRuns.length} runs)\n`);
-  console.log('| phase | median | min | max |');
-  console.log('| --- | ---: | ---: | ---: |');
-  for (const name of names) {
-    const s = stats(phaseRuns.map((p) => p[name] ?? 0));
-    console.log(`| ${name} | ${s.median} | ${s.min} | ${s.max} |`);
-  }
+  printPhases("srun-docker's own phases on the coordinator", phaseRuns.coordinator);
+  printPhases('on the workers (both, every run)', phaseRuns.worker);
 } finally {
   if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
 }

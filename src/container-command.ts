@@ -7,9 +7,11 @@
  */
 export const WATCHDOG_SCRIPT = [
   '/usr/sbin/sshd -D -e -f "$1" -p "$2" 2>>"$5" & sshd=$!',
-  'last=; still=0',
+  'last=; still=0; tick=0',
   'while kill -0 "$sshd" 2>/dev/null; do',
-  '  sleep 5',
+  '  sleep 1; tick=$((tick + 1))',
+  // sshd is looked at every second (an sshd that cannot start ends the container at once), the heartbeat every 5
+  '  [ $((tick % 5)) -eq 0 ] || continue',
   '  beat=$(cat "$3" 2>/dev/null || echo gone)',
   // a heartbeat file that is gone (the job directory was removed) counts as a stopped heartbeat, not as a new beat
   '  if [ "$beat" = "$last" ] || [ "$beat" = gone ]; then still=$((still + 5)); else still=0; last=$beat; fi',

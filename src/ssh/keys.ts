@@ -8,18 +8,25 @@ export interface KeyPair {
   publicKey: string;
 }
 
+/** Makes one pair; the default is ssh2's OpenSSH-format writer over node:crypto. */
+export type KeyMaker = (comment: string) => Promise<KeyPair>;
+
+/** `ssh-ed25519` as an SSH string (4 + 11 bytes) and the 32-byte key as one (4 + 32). */
+const ED25519_PUBLIC_BLOB_BYTES = 51;
+const MAX_ATTEMPTS = 8;
+
 /**
- * Made in this process (ssh2's OpenSSH-format writer over node:crypto): every node makes its own host
- * key at start, and one ssh-keygen process per key cost 10–20 ms of that start.
+ * Made in this process: every node makes its own host key at start, and one ssh-keygen process per
+ * key cost 10–20 ms of that start. ssh2 (1.17) drops the leading byte of a public key that starts with
+ * 0x00 — one key in 256; OpenSSH then refuses the private key ("error in libcrypto") — so such a pair
+ * is thrown away and made again.
  */
-export async function generateKeyPair(comment: string): Promise<KeyPair> {
-  const { utils } = await loadSsh2();
-  return new Promise((resolve, reject) => {
-    utils.generateKeyPair('ed25519', { comment }, (error, keys) => {
-      if (error) reject(new LaunchError(`could not make an ed25519 key: ${error.message}`));
-      else resolve({ privateKey: keys.private, publicKey: keys.public.trim() });
-    });
-  });
+export async function generateKeyPair(comment: string, make: KeyMaker = ssh2KeyPair): Promise<KeyPair> {
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
+    const keys = await make(comment);
+    if (publicBlobBytes(keys.publicKey) === ED25519_PUBLIC_BLOB_BYTES) return keys;
+  }
+  throw new LaunchError(`could not make a well-formed ed25519 key in ${MAX_ATTEMPTS} attempts`);
 }
 
 /** Writes the pair as ssh-keygen would (`path` and `path.pub`), both private to the user; returns the public line. */
@@ -27,4 +34,19 @@ export async function writeKeyPair(path: string, comment: string, fs: FileSystem
   const keys = await generateKeyPair(comment);
   await Promise.all([fs.writeFile(path, keys.privateKey, 0o600), fs.writeFile(`${path}.pub`, `${keys.publicKey}\n`, 0o600)]);
   return keys.publicKey;
+}
+
+/** The length of the key blob of an authorized_keys line (`type base64 [comment]`). */
+export function publicBlobBytes(publicKey: string): number {
+  return Buffer.from(publicKey.trim().split(/\s+/)[1] ?? '', 'base64').length;
+}
+
+async function ssh2KeyPair(comment: string): Promise<KeyPair> {
+  const { utils } = await loadSsh2();
+  return new Promise((resolve, reject) => {
+    utils.generateKeyPair('ed25519', { comment }, (error, keys) => {
+      if (error) reject(new LaunchError(`could not make an ed25519 key: ${error.message}`));
+      else resolve({ privateKey: keys.private, publicKey: keys.public.trim() });
+    });
+  });
 }
