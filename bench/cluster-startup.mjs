@@ -3,9 +3,12 @@
 // against the floor on the same nodes, srun -N3 docker run --rm --network=host IMG true, and against
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
-//   node bench/cluster-startup.mjs [--runs=7] [--reuse]      (npm run bench:cluster)
+//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse]      (npm run bench:cluster)
+// --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
+// without the other nodes' processes competing for this machine's cores.
 // Brings the cluster up (test/cluster/up.sh) unless --reuse, and down afterwards unless --reuse.
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
@@ -14,13 +17,26 @@ const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/
 const RUNS = Number(args.runs ?? 7);
 const REUSE = args.reuse === true;
 
-const variants = {
-  'srun -N3 true': ['srun', '-N3', 'true'],
-  'srun -N3 docker run --rm --network=host IMG true': ['srun', '-N3', 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
-  'srun -N3 srun-docker --script=/bin/true': ['srun', '-N3', 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
-};
+const NODE_COUNTS = String(args.nodes ?? '3,1').split(',').map(Number);
+
+/** The three commands on n nodes: srun alone, the floor, srun-docker. */
+function variants(n) {
+  return {
+    [`srun -N${n} true`]: ['srun', `-N${n}`, 'true'],
+    [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
+    [`srun -N${n} srun-docker --script=/bin/true`]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+  };
+}
+
+/** CPU time the whole machine spent (user + system, every process: the cluster's nodes are containers here), ms. */
+function machineCpuMs() {
+  const [, ...fields] = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/);
+  const [user, nice, system, , , irq, softirq] = fields.map(Number);
+  return ((user + nice + system + irq + softirq) * 1000) / 100; // USER_HZ = 100
+}
 
 async function asAlice(command) {
+  const cpuBefore = machineCpuMs();
   const start = performance.now();
   const result = await execa('docker', ['exec', '-e', 'SRUN_DOCKER_PULL=never', '-u', 'alice', '-w', '/home/alice', 'slurmctl', ...command], {
     reject: false,
@@ -28,8 +44,9 @@ async function asAlice(command) {
     timeout: 180_000,
   });
   const ms = performance.now() - start;
+  const cpuMs = machineCpuMs() - cpuBefore;
   if (result.exitCode !== 0) throw new Error(`exit ${result.exitCode}: ${command.join(' ')}\n${result.all}`);
-  return { ms, output: result.all ?? '' };
+  return { ms, cpuMs, output: result.all ?? '' };
 }
 
 /** Every `srun-docker[NODE ROLE]: timings: a=1ms b=2ms ... total=3ms` line of one role. */
@@ -58,27 +75,36 @@ const stats = (xs) => {
 
 if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 'inherit', timeout: 600_000 });
 try {
-  const times = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
+  for (const n of NODE_COUNTS) await measure(n);
+} finally {
+  if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
+}
+
+async function measure(n) {
+  const commands = variants(n);
+  const [bareName, floorName] = Object.keys(commands);
+  const times = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
+  const cpu = Object.fromEntries(Object.keys(commands).map((k) => [k, []]));
   const phaseRuns = { coordinator: [], worker: [] };
-  for (const command of Object.values(variants)) await asAlice(command); // warm-up: page cache, image layers
+  for (const command of Object.values(commands)) await asAlice(command); // warm-up: page cache, image layers
   for (let run = 0; run < RUNS; run += 1) {
-    for (const [name, command] of Object.entries(variants)) {
-      const { ms, output } = await asAlice(command);
+    for (const [name, command] of Object.entries(commands)) {
+      const { ms, cpuMs, output } = await asAlice(command);
       times[name].push(ms);
+      cpu[name].push(cpuMs);
       if (name.includes('srun-docker')) for (const role of ['coordinator', 'worker']) phaseRuns[role].push(...phases(output, role));
     }
   }
-  const floor = stats(times['srun -N3 docker run --rm --network=host IMG true']).median;
-  const bare = stats(times['srun -N3 true']).median;
-  console.log(`\n3-node cluster, ${RUNS} interleaved runs each (ms; wall clock of the whole srun, measured from the host)\n`);
-  console.log('| command | median | min | max | / docker run floor | / srun true |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: |');
+  const floor = stats(times[floorName]).median;
+  const bare = stats(times[bareName]).median;
+  console.log(`\n${n}-node job on the 3-node cluster, ${RUNS} interleaved runs each (ms; wall clock of the whole srun, measured from the host)\n`);
+  console.log('| command | median | min | max | / docker run floor | / srun true | machine CPU ms (median) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, xs] of Object.entries(times)) {
     const s = stats(xs);
-    console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${(s.median / bare).toFixed(2)} |`);
+    const c = stats(cpu[name]).median;
+    console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${(s.median / bare).toFixed(2)} | ${c.toFixed(0)} |`);
   }
-  printPhases("srun-docker's own phases on the coordinator", phaseRuns.coordinator);
-  printPhases('on the workers (both, every run)', phaseRuns.worker);
-} finally {
-  if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
+  printPhases(`srun-docker's own phases on the coordinator, ${n} node(s)`, phaseRuns.coordinator);
+  if (phaseRuns.worker.length > 0) printPhases(`on the workers, ${n} nodes (every worker, every run)`, phaseRuns.worker);
 }

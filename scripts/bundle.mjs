@@ -58,7 +58,7 @@ const lazyStringWidth = {
   },
 };
 
-await build({
+const result = await build({
   stdin: {
     contents: "import { main } from './src/cli.ts';\nawait main(process.argv.slice(2), process.env);\n",
     resolveDir: '.',
@@ -86,7 +86,16 @@ await build({
     SRUN_DOCKER_VERSION: JSON.stringify(version),
   },
   plugins: [unreachable, lazyStringWidth],
+  metafile: true,
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
+if (process.env.BUNDLE_SIZES) {
+  const sizes = {};
+  for (const [path, input] of Object.entries(result.metafile.outputs[outfile].inputs)) {
+    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? 'srun-docker';
+    sizes[pkg] = (sizes[pkg] ?? 0) + input.bytesInOutput;
+  }
+  for (const [pkg, bytes] of Object.entries(sizes).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(String(bytes).padStart(9), pkg);
+}
 console.log(`bundled ${outfile}`);

@@ -51,7 +51,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
 
   const docker = createDockerodeClient(env);
-  await preflight(docker, plan, host.home, user.username, log, timings).catch(async (error: unknown) => {
+  const { staleCleanup } = await preflight(docker, plan, host.home, user.username, log, timings).catch(async (error: unknown) => {
     // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
     if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
     throw placed(error, `${allocation.nodeName} ${plan.role}`);
@@ -78,7 +78,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     stdout: io.stdout,
     stderr: io.stderr,
   };
-  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd };
+  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd, staleCleanup };
   try {
     const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
@@ -114,11 +114,25 @@ async function printDryRun(options: RunOptions, allocation: Allocation, host: Ho
   return 0;
 }
 
-/** The daemon answers, and this user's leftovers from crashed runs are gone. */
-async function preflight(docker: DockerClient, plan: LaunchPlan, home: string, user: string, log: Logger, timings: Timings): Promise<void> {
+/**
+ * The daemon answers; then this user's leftovers from crashed runs are removed while the node
+ * prepares (the returned promise: a node awaits it before it starts its container).
+ */
+async function preflight(
+  docker: DockerClient,
+  plan: LaunchPlan,
+  home: string,
+  user: string,
+  log: Logger,
+  timings: Timings,
+): Promise<{ staleCleanup: Promise<void> }> {
   // first the ping, whose timeout turns a daemon that hangs into a clear error; only then other calls
   await timings.measure('docker-ping', () => docker.ping());
-  await cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } });
+  const staleCleanup = cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } }).then(
+    () => undefined,
+  );
+  staleCleanup.catch(() => undefined); // awaited before the container starts; a run that fails before must not leave it unhandled
+  return { staleCleanup };
 }
 
 /** Returns whether the script is executable; a missing script is a usage error on every node alike. */

@@ -39,6 +39,8 @@ export interface NodeContext {
   /** A private (0700) local directory for the generated passwd/group; removed by teardown. */
   privateDir: string;
   cwd: string;
+  /** This user's leftovers from crashed runs, being removed since the preflight: awaited before the container starts. */
+  staleCleanup: Promise<void>;
 }
 
 export interface PreparedNode {
@@ -60,8 +62,10 @@ export async function prepareNode(
   alongside: (facts: ImageFacts) => Promise<void> = async () => undefined,
 ): Promise<PreparedNode> {
   const { plan } = ctx;
-  await ensureJobDir(deps.fs, plan.jobDir);
-  const facts = await ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node);
+  const [facts] = await Promise.all([
+    ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node),
+    ensureJobDir(deps.fs, plan.jobDir),
+  ]);
   const [userFiles, hostKey] = await Promise.all([
     writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     prepareSshd(deps, ctx, imagePath(facts.env)),
@@ -88,6 +92,7 @@ async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Prom
 /** Starts this node's container with sshd; its removal is registered before it is created. */
 export async function startNodeContainer(deps: NodeDeps, ctx: NodeContext, prepared: PreparedNode, teardown: Teardown): Promise<string> {
   const { plan } = ctx;
+  await ctx.staleCleanup;
   await assertPortFree(plan.port, plan.node);
   await removeStaleNamed(deps.docker, plan.containerName, ctx.identity.user, deps.log);
   teardown.add(`remove container ${plan.containerName}`, () => deps.docker.removeContainer(plan.containerName));
