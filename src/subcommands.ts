@@ -24,9 +24,11 @@ export async function runSshSetupCommand(argv: readonly string[], env: Record<st
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--sshdport expects 1-65535, got ${String(args.sshdport)}`);
   const dir = resolve(String(args.sshconfigdir));
   const block = await sshSetup({ sshconfigdir: dir, port, user: userInfo().username, uid: userInfo().uid, home, hosts: String(args.hosts) }, execaRunner, nodeFileSystem);
-  io.stdout.write(`created ${dir}/sshd_config and a host key; add this to ~/.ssh/config:\n\n${block}\n`);
-  io.stdout.write(`then run with: srun srun-docker --sshconfigdir=${dir} --sshdport=${port} ...\n`);
-  io.stdout.write('(your own key must be in ~/.ssh/authorized_keys; the default mode needs none of this)\n');
+  // only the block on stdout, so that `srun-docker ssh-setup >> ~/.ssh/config` is the whole set-up
+  io.stderr.write(`created ${dir}/sshd_config and a host key; add the block below to ~/.ssh/config (or run again with >> ~/.ssh/config)\n`);
+  io.stdout.write(`${block}\n`);
+  io.stderr.write(`then run with: srun srun-docker --sshconfigdir=${dir} --sshdport=${port} ...\n`);
+  io.stderr.write('(your own key must be in ~/.ssh/authorized_keys; the default mode needs none of this)\n');
   return 0;
 }
 

@@ -60,9 +60,11 @@ describe('original mode: --sshconfigdir made by srun-docker ssh-setup', () => {
     expect(setup.stdout).toContain(`Host ${hostname()}\n  Port ${PORT}\n  HostKeyAlias srun-docker-${user.name}`);
     expect(readFileSync(join(dir, 'known_hosts'), 'utf8')).toMatch(new RegExp(`^srun-docker-${user.name} ssh-ed25519 \\S+\\n$`));
 
-    // the user adds the printed block to ~/.ssh/config, as the output says
-    const block = setup.stdout.slice(setup.stdout.indexOf('# srun-docker'), setup.stdout.indexOf('then run with'));
-    writeFileSync(join(sshDir, 'config'), block, { mode: 0o600 });
+    // stdout is the block and nothing else (`ssh-setup >> ~/.ssh/config` works); what to do next is on stderr
+    expect(setup.stdout.startsWith('# srun-docker')).toBe(true);
+    expect(setup.stdout).not.toContain('then run with');
+    expect(setup.stderr).toContain(`then run with: srun srun-docker --sshconfigdir=${dir} --sshdport=${PORT}`);
+    writeFileSync(join(sshDir, 'config'), setup.stdout, { mode: 0o600 });
     own(join(sshDir, 'config'));
 
     const job = join(work, 'job.sh');
