@@ -1,6 +1,7 @@
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { FileSystem } from './fs.js';
+import { createLimiter } from './limiter.js';
 import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus } from './jobdir.js';
 
 /**
@@ -10,6 +11,9 @@ import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus } from './j
 export const HEARTBEAT_INTERVAL_MS = 2_000;
 /** A coordinator whose heartbeat has not moved for this long is gone (SIGKILL, node crash). */
 export const HEARTBEAT_STALE_MS = 15_000;
+/** Status files read at once by one node: 1,000 unbounded reads would hold ~1,000 files open. */
+export const STATUS_READS_AT_ONCE = 64;
+
 /** The heavier checks of a worker's watch (job dir, heartbeat, container) run every 10th look. */
 const HEAVY_CHECK_EVERY = 10;
 
@@ -102,10 +106,11 @@ export async function watchUntilDone(input: WatchInput): Promise<WatchEnd> {
 /** Waits until every worker has said it left (or failed), so the job dir can go; bounded. */
 export async function waitForWorkersGone(fs: FileSystem, dir: JobDir, workers: readonly string[], maxMs: number, now: () => number): Promise<string[]> {
   const intervalMs = watchIntervalMs(workers.length + 1);
+  const read = createLimiter(STATUS_READS_AT_ONCE);
   const deadline = now() + maxMs;
   let pending = [...workers];
   while (pending.length > 0 && now() < deadline) {
-    const statuses = await Promise.all(pending.map((n) => readNodeStatus(fs, dir, n)));
+    const statuses = await Promise.all(pending.map((n) => read(() => readNodeStatus(fs, dir, n))));
     pending = pending.filter((_, i) => {
       const state = statuses[i]?.state;
       return state !== 'gone' && state !== 'failed';

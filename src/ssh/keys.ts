@@ -24,7 +24,7 @@ const MAX_ATTEMPTS = 8;
 export async function generateKeyPair(comment: string, make: KeyMaker = ssh2KeyPair): Promise<KeyPair> {
   for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
     const keys = await make(comment);
-    if (publicBlobBytes(keys.publicKey) === ED25519_PUBLIC_BLOB_BYTES) return keys;
+    if (keyBlob(keys.publicKey)?.length === ED25519_PUBLIC_BLOB_BYTES) return keys;
   }
   throw new LaunchError(`could not make a well-formed ed25519 key in ${MAX_ATTEMPTS} attempts`);
 }
@@ -36,9 +36,10 @@ export async function writeKeyPair(path: string, comment: string, fs: FileSystem
   return keys.publicKey;
 }
 
-/** The length of the key blob of an authorized_keys line (`type base64 [comment]`). */
-export function publicBlobBytes(publicKey: string): number {
-  return Buffer.from(publicKey.trim().split(/\s+/)[1] ?? '', 'base64').length;
+/** The key blob of a public key line (`type base64 [comment]`, as in authorized_keys): what ssh2 hands to hostVerifier. */
+export function keyBlob(publicKey: string): Buffer | undefined {
+  const [type, key] = publicKey.trim().split(/\s+/);
+  return type === undefined || key === undefined ? undefined : Buffer.from(key, 'base64');
 }
 
 async function ssh2KeyPair(comment: string): Promise<KeyPair> {

@@ -1,6 +1,7 @@
 import type { Client } from 'ssh2';
 import type { FileSystem } from '../fs.js';
 import type { JobDir } from '../jobdir.js';
+import { keyBlob } from './keys.js';
 import { loadSsh2 } from './ssh2.js';
 
 export interface LoginProbeTarget {
@@ -24,13 +25,7 @@ export async function inProcessLoginProbe(
   const privateKey = await fs.readFile(target.dir.clientKey);
   if (privateKey === undefined) throw new Error(`the job's client key is missing in ${target.dir.root}`);
   const { Client: SshClient } = await loadSsh2();
-  return (node, hostKey) => login(new SshClient(), node, target, privateKey, hostKeyBlob(hostKey));
-}
-
-/** `type base64` → the key blob ssh2 hands to hostVerifier. */
-export function hostKeyBlob(hostKey: string): Buffer | undefined {
-  const [type, key] = hostKey.trim().split(/\s+/);
-  return type === undefined || key === undefined ? undefined : Buffer.from(key, 'base64');
+  return (node, hostKey) => login(new SshClient(), node, target, privateKey, keyBlob(hostKey));
 }
 
 function login(client: Client, node: string, target: LoginProbeTarget, privateKey: string, expectedKey: Buffer | undefined): Promise<void> {

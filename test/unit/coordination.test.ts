@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureJobDir, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
+import { ensureJobDir, STATUS_READS_AT_ONCE, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor, nodeStatusPath } from '../../src/jobdir.js';
 import { fakeClock, MemoryFs } from './fakes.js';
@@ -177,6 +177,24 @@ describe('waitForWorkersGone', () => {
     for (const [node, json] of Object.entries(statuses)) fs.put(nodeStatusPath(DIR, node), json);
     const clock = fakeClock(0, 1000);
     expect(await waitForWorkersGone(fs, DIR, ['n2', 'n3'], 1500, clock.now)).toEqual(left);
+  });
+
+  it(`1,000 workers: never more than STATUS_READS_AT_ONCE (${STATUS_READS_AT_ONCE}) status files read at once`, async () => {
+    const fs = jobFs();
+    const workers = Array.from({ length: 1000 }, (_, i) => `n${i}`);
+    for (const node of workers) fs.put(nodeStatusPath(DIR, node), '{"state":"gone"}');
+    let open = 0;
+    let most = 0;
+    const read = fs.readFile.bind(fs);
+    fs.readFile = async (path: string) => {
+      open += 1;
+      most = Math.max(most, open);
+      await new Promise((r) => setTimeout(r, 1));
+      open -= 1;
+      return read(path);
+    };
+    expect(await waitForWorkersGone(fs, DIR, workers, 10_000, () => Date.now())).toEqual([]);
+    expect(most).toBe(STATUS_READS_AT_ONCE);
   });
 
   it('no workers: nothing to wait for', async () => {

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { LaunchError } from '../../src/errors.js';
-import { generateKeyPair, publicBlobBytes, type KeyPair } from '../../src/ssh/keys.js';
+import { generateKeyPair, keyBlob, type KeyPair } from '../../src/ssh/keys.js';
 
 const blob = (keyBytes: number) => {
   const type = Buffer.from('ssh-ed25519');
@@ -14,10 +14,18 @@ const blob = (keyBytes: number) => {
 const pair = (keyBytes: number): KeyPair => ({ privateKey: `private-${keyBytes}`, publicKey: `ssh-ed25519 ${blob(keyBytes)} c` });
 
 describe('generateKeyPair', () => {
-  it('publicBlobBytes measures the key blob of an authorized_keys line', () => {
-    expect(publicBlobBytes(pair(32).publicKey)).toBe(51);
-    expect(publicBlobBytes(pair(31).publicKey)).toBe(50);
-    expect(publicBlobBytes('ssh-ed25519')).toBe(0);
+  it.each<[string, string, string | undefined]>([
+    ['type and key', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')}`, 'key-bytes'],
+    ['with a comment', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')} srun-docker-host\n`, 'key-bytes'],
+    ['no key at all', '', undefined],
+    ['a type alone', 'ssh-ed25519', undefined],
+  ])('keyBlob of a public key line: %s', (_name, line, blob) => {
+    expect(keyBlob(line)?.toString()).toBe(blob);
+  });
+
+  it('keyBlob measures the whole ed25519 blob (51 bytes), and the one ssh2 cut short (50)', () => {
+    expect(keyBlob(pair(32).publicKey)?.length).toBe(51);
+    expect(keyBlob(pair(31).publicKey)?.length).toBe(50);
   });
 
   it('throws away a pair whose public key lost its leading zero byte, and makes another', async () => {
@@ -37,7 +45,7 @@ describe('generateKeyPair', () => {
 
   it('3,000 real pairs: every public key blob is whole (ssh2 alone gets ~12 of 3,000 wrong)', async () => {
     const pairs = await Promise.all(Array.from({ length: 3000 }, () => generateKeyPair('srun-docker-host')));
-    expect(pairs.filter((p) => publicBlobBytes(p.publicKey) !== 51)).toEqual([]);
+    expect(pairs.filter((p) => keyBlob(p.publicKey)?.length !== 51)).toEqual([]);
     expect(new Set(pairs.map((p) => p.publicKey)).size).toBe(3000);
   });
 

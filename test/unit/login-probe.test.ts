@@ -6,7 +6,7 @@ import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor, nodeHostKeyPath, type JobDir } from '../../src/jobdir.js';
-import { hostKeyBlob, inProcessLoginProbe } from '../../src/ssh/login-probe.js';
+import { inProcessLoginProbe } from '../../src/ssh/login-probe.js';
 import { createClientMaterial, createNodeSshd } from '../../src/ssh/material.js';
 
 /** A real SSH server on loopback (ssh2) standing in for a container's sshd. */
@@ -112,16 +112,5 @@ describe('in-process ssh login probe against a real SSH server on loopback', () 
   it('names a node where nothing listens yet', async () => {
     const probe = await inProcessLoginProbe({ dir: job.dir, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
     await expect(probe('127.0.0.1', job.hostKey)).rejects.toThrow(`nothing listening on 127.0.0.1:${port} (sshd not up)`);
-  });
-});
-
-describe('hostKeyBlob', () => {
-  it.each<[string, string, string | undefined]>([
-    ['type and key', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')}`, 'key-bytes'],
-    ['with a comment', `ssh-ed25519 ${Buffer.from('key-bytes').toString('base64')} srun-docker-host\n`, 'key-bytes'],
-    ['no key at all', '', undefined],
-    ['a type alone', 'ssh-ed25519', undefined],
-  ])('%s', (_name, line, blob) => {
-    expect(hostKeyBlob(line)?.toString()).toBe(blob);
   });
 });
