@@ -3,28 +3,40 @@
 // against the floor on the same nodes, srun -N3 docker run --rm --network=host IMG true, and against
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
-//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse]      (npm run bench:cluster)
+//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse] [--compare=LABEL=BUNDLE,...]   (npm run bench:cluster)
 // --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
 // without the other nodes' processes competing for this machine's cores.
 // Brings the cluster up (test/cluster/up.sh) unless --reuse, and down afterwards unless --reuse.
+// --compare: other single-file builds (e.g. of an earlier commit) run side by side in the same rounds,
+// copied into the cluster's shared home; the paired ratio (each run against the floor of its own
+// round) is the figure to compare, as this machine's speed drifts between minutes.
 import { execa } from 'execa';
-import { readFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const IMAGE = 'srun-docker/mpi:bookworm';
-const args = Object.fromEntries(process.argv.slice(2).map((a) => a.replace(/^--/, '').split('=')).map(([k, v]) => [k, v ?? true]));
+const args = Object.fromEntries(process.argv.slice(2).map((a) => /^--([^=]+)(?:=(.*))?$/.exec(a)?.slice(1) ?? [a]).map(([k, v]) => [k, v ?? true]));
 const RUNS = Number(args.runs ?? 7);
 const REUSE = args.reuse === true;
 
 const NODE_COUNTS = String(args.nodes ?? '3,1').split(',').map(Number);
+const CLUSTER_HOME = '/tmp/srun-docker-cluster/home/alice';
+const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
+const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
 
 /** The three commands on n nodes: srun alone, the floor, srun-docker. */
 function variants(n) {
   return {
     [`srun -N${n} true`]: ['srun', `-N${n}`, 'true'],
     [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
-    [`srun -N${n} srun-docker --script=/bin/true`]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+    [SRUN_DOCKER(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+    ...Object.fromEntries(
+      COMPARE.map(([label]) => [
+        `${SRUN_DOCKER(n)}, build ${label}`,
+        ['srun', `-N${n}`, 'node', `/home/alice/.bench/${label}.mjs`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+      ]),
+    ),
   };
 }
 
@@ -75,8 +87,14 @@ const stats = (xs) => {
 
 if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 'inherit', timeout: 600_000 });
 try {
+  if (COMPARE.length > 0) mkdirSync(`${CLUSTER_HOME}/.bench`, { recursive: true });
+  for (const [label, path] of COMPARE) {
+    copyFileSync(path, `${CLUSTER_HOME}/.bench/${label}.mjs`);
+    chmodSync(`${CLUSTER_HOME}/.bench/${label}.mjs`, 0o644);
+  }
   for (const n of NODE_COUNTS) await measure(n);
 } finally {
+  rmSync(`${CLUSTER_HOME}/.bench`, { recursive: true, force: true });
   if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
 }
 
@@ -92,18 +110,20 @@ async function measure(n) {
       const { ms, cpuMs, output } = await asAlice(command);
       times[name].push(ms);
       cpu[name].push(cpuMs);
-      if (name.includes('srun-docker')) for (const role of ['coordinator', 'worker']) phaseRuns[role].push(...phases(output, role));
+      if (name === SRUN_DOCKER(n)) for (const role of ['coordinator', 'worker']) phaseRuns[role].push(...phases(output, role));
     }
   }
   const floor = stats(times[floorName]).median;
   const bare = stats(times[bareName]).median;
   console.log(`\n${n}-node job on the 3-node cluster, ${RUNS} interleaved runs each (ms; wall clock of the whole srun, measured from the host)\n`);
-  console.log('| command | median | min | max | / docker run floor | / srun true | machine CPU ms (median) |');
-  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  console.log('| command | median | min | max | / docker run floor | / floor, paired | / srun true | machine CPU ms (median) |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
   for (const [name, xs] of Object.entries(times)) {
     const s = stats(xs);
     const c = stats(cpu[name]).median;
-    console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${(s.median / bare).toFixed(2)} | ${c.toFixed(0)} |`);
+    // each run against the floor measured in the same round: steadier than a ratio of medians when the machine drifts
+    const paired = stats(xs.map((x, i) => x / times[floorName][i])).median;
+    console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${paired.toFixed(2)} | ${(s.median / bare).toFixed(2)} | ${c.toFixed(0)} |`);
   }
   printPhases(`srun-docker's own phases on the coordinator, ${n} node(s)`, phaseRuns.coordinator);
   if (phaseRuns.worker.length > 0) printPhases(`on the workers, ${n} nodes (every worker, every run)`, phaseRuns.worker);

@@ -58,6 +58,41 @@ const lazyStringWidth = {
   },
 };
 
+// V8 reads every byte of a script before it runs any of it: each node paid ~25 ms to parse ssh2 and
+// execa (half the build), which only the coordinator's logins and the rare child process use. They
+// are bundled on their own and kept in the build as strings — a string is only scanned — and
+// compiled on first use.
+const DEFERRED = ['ssh2', 'execa'];
+const deferredCompile = {
+  name: 'deferred-compile',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${DEFERRED.join('|')})$`) }, (args) => ({ path: args.path, namespace: 'deferred' }));
+    b.onLoad({ filter: /.*/, namespace: 'deferred' }, async (args) => {
+      const inner = await build({
+        entryPoints: [args.path],
+        bundle: true,
+        platform: 'node',
+        target: 'node20',
+        format: 'cjs',
+        write: false,
+        external: ['cpu-features', '*.node'],
+        logLevel: 'warning',
+        metafile: true,
+      });
+      deferredInputs[args.path] = inner.metafile;
+      const source = `${inner.outputFiles[0].text}\n//# sourceURL=srun-docker-${args.path}.cjs`;
+      return {
+        contents: [
+          `const compiled = new Function('module', 'exports', 'require', '__filename', '__dirname', ${JSON.stringify(source)});`,
+          'compiled(module, module.exports, require, __filename, __dirname);',
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+const deferredInputs = {};
+
 const result = await build({
   stdin: {
     contents: "import { main } from './src/cli.ts';\nawait main(process.argv.slice(2), process.env);\n",
@@ -85,17 +120,22 @@ const result = await build({
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
   },
-  plugins: [unreachable, lazyStringWidth],
+  plugins: [unreachable, lazyStringWidth, deferredCompile],
   metafile: true,
   logLevel: 'warning',
 });
 chmodSync(outfile, 0o755);
 if (process.env.BUNDLE_SIZES) {
   const sizes = {};
-  for (const [path, input] of Object.entries(result.metafile.outputs[outfile].inputs)) {
-    const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? 'srun-docker';
-    sizes[pkg] = (sizes[pkg] ?? 0) + input.bytesInOutput;
-  }
+  const count = (inputs, deferred) => {
+    for (const [path, input] of Object.entries(inputs)) {
+      const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path)?.[1] ?? 'srun-docker';
+      const key = `${pkg}${deferred ? ' (deferred)' : ''}`;
+      if (!path.startsWith('deferred:')) sizes[key] = (sizes[key] ?? 0) + input.bytesInOutput;
+    }
+  };
+  count(result.metafile.outputs[outfile].inputs, false);
+  for (const meta of Object.values(deferredInputs)) count(Object.values(meta.outputs)[0].inputs, true);
   for (const [pkg, bytes] of Object.entries(sizes).sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(String(bytes).padStart(9), pkg);
 }
 console.log(`bundled ${outfile}`);

@@ -4,20 +4,45 @@
  * no container outlives its job even when srun-docker itself was killed with SIGKILL and nothing
  * was left to remove it. sshd's own messages go to a file in the job directory, where they survive
  * the container for the error message.
+ *
+ * The coordinator's container also runs the job: once every node answers, srun-docker writes `go` to
+ * the container's input (attached before it started) and the script runs the job with the variables
+ * of $6; its exit code goes to $7 and ends the container with that code. A `docker exec` cost every job ~50 ms
+ * of the daemon's time, and a container still running sshd had to be killed instead of just ending.
+ * Input that ends without `go` (srun-docker is gone) ends the container at once.
  */
 export const WATCHDOG_SCRIPT = [
   '/usr/sbin/sshd -D -e -f "$1" -p "$2" 2>>"$5" & sshd=$!',
-  'last=; still=0; tick=0',
-  'while kill -0 "$sshd" 2>/dev/null; do',
-  '  sleep 1; tick=$((tick + 1))',
+  // a function sees its own arguments as $1...: it gets these by name
+  'beats=$3; stale=$4; log=$5',
+  // returns once sshd has ended: on its own (1), or stopped here because the heartbeat stopped (0)
+  'watch() {',
+  '  last=; still=0; tick=0',
+  '  while kill -0 "$sshd" 2>/dev/null; do',
+  '    sleep 1; tick=$((tick + 1))',
   // sshd is looked at every second (an sshd that cannot start ends the container at once), the heartbeat every 5
-  '  [ $((tick % 5)) -eq 0 ] || continue',
-  '  beat=$(cat "$3" 2>/dev/null || echo gone)',
+  '    [ $((tick % 5)) -eq 0 ] || continue',
+  '    beat=$(cat "$beats" 2>/dev/null || echo gone)',
   // a heartbeat file that is gone (the job directory was removed) counts as a stopped heartbeat, not as a new beat
-  '  if [ "$beat" = "$last" ] || [ "$beat" = gone ]; then still=$((still + 5)); else still=0; last=$beat; fi',
-  '  if [ "$still" -ge "$4" ]; then echo "srun-docker: no heartbeat from the coordinator for $still s; ending" >>"$5"; kill "$sshd"; exit 0; fi',
-  'done',
-  'wait "$sshd"',
+  '    if [ "$beat" = "$last" ] || [ "$beat" = gone ]; then still=$((still + 5)); else still=0; last=$beat; fi',
+  '    if [ "$still" -ge "$stale" ]; then echo "srun-docker: no heartbeat from the coordinator for $still s; ending" >>"$log"; kill "$sshd"; return 0; fi',
+  '  done',
+  '  return 1',
+  '}',
+  'if [ -z "$6" ]; then watch && exit 0; wait "$sshd"; exit; fi',
+  'env=$6; exitfile=$7; shift 7',
+  // an asynchronous list's input is /dev/null in sh: the job's reader gets the container's input as fd 3
+  'exec 3<&0 </dev/null',
+  // Podman passes the attach request's own body (dockerode sends one) to the input first: lines before `go` are skipped
+  '( while IFS= read -r go <&3 && [ "$go" != go ]; do :; done; [ "$go" = go ] || exit 255; exec 3<&-; . "$env"; exec "$@" ) & job=$!',
+  'exec 3<&-',
+  '( watch; kill "$job" 2>/dev/null ) & watcher=$!',
+  // the container's exit code is the job's; the exit of PID 1 ends whatever else is left in the container
+  'wait "$job"; code=$?',
+  // read by srun-docker once the output ends: sooner than the daemon reports the container's exit
+  'echo "$code" >"$exitfile"',
+  'kill "$watcher" "$sshd" 2>/dev/null',
+  'exit "$code"',
 ].join('\n');
 
 /** Longer than the worker process's own limit (15 s), so in the normal case srun-docker acts first. */
@@ -28,11 +53,25 @@ export interface ContainerCommandInput {
   sshdPort: number;
   heartbeat: string;
   sshdLog: string;
+  /** The coordinator's: the job's command, the file of its variables (sourced once `go` arrives), the file for its exit code. */
+  job?: { command: readonly string[]; envFile: string; exitFile: string };
 }
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
   return {
     Entrypoint: ['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog'],
-    Cmd: [input.sshdConfig, String(input.sshdPort), input.heartbeat, String(CONTAINER_STALE_SECONDS), input.sshdLog],
+    Cmd: [
+      input.sshdConfig,
+      String(input.sshdPort),
+      input.heartbeat,
+      String(CONTAINER_STALE_SECONDS),
+      input.sshdLog,
+      input.job?.envFile ?? '',
+      input.job?.exitFile ?? '',
+      ...(input.job?.command ?? []),
+    ],
   };
 }
+
+/** What srun-docker writes to the coordinator's container input to start the job: `go` on a line of its own. */
+export const START_JOB = '\ngo\n';

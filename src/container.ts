@@ -114,6 +114,8 @@ export async function createAndStart(
   explicitUlimits: readonly string[],
   warnOnce: (key: string, message: string) => void,
   limits: LimitMemory = { known: [], remember: async () => undefined },
+  /** Runs between create and start, on each container made (the coordinator attaches to its own). */
+  beforeStart: (id: string) => Promise<void> = async () => undefined,
 ): Promise<string> {
   // defaults this daemon refused in an earlier run are left out at once: no failed start each time
   const dropped = limits.known.filter((name) => !explicitUlimits.includes(name));
@@ -121,6 +123,7 @@ export async function createAndStart(
   for (;;) {
     const id = await docker.createContainer(build(dropped));
     try {
+      await beforeStart(id);
       await docker.startContainer(id);
       if (dropped.some((name) => !limits.known.includes(name))) await limits.remember(dropped);
       return id;

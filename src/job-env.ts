@@ -89,7 +89,13 @@ function mpiDefaults(): Record<string, string> {
   };
 }
 
-/** `K=V` list for the Docker API. */
-export function toEnvList(env: Record<string, string>): string[] {
-  return Object.entries(env).map(([k, v]) => `${k}=${v}`);
+/**
+ * Pure: the job's variables as lines sh sources (`export K='v'`), every value quoted as it is. A name
+ * sh cannot export can only be an --envlist name; those are in the container's environment already.
+ */
+export function jobEnvScript(env: Record<string, string>): string {
+  return Object.entries(env)
+    .filter(([name]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    .map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'\n`)
+    .join('');
 }

@@ -20,6 +20,10 @@ export interface JobDir {
   sshWrapper: string;
   hostfile: string;
   mpichHostfile: string;
+  /** The job's variables as sh `export` lines: the coordinator's container sources them before it runs the job. */
+  jobEnv: string;
+  /** The job's exit code, written by the coordinator's container as the job ends. */
+  jobExit: string;
 }
 
 export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
@@ -37,6 +41,8 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
     sshWrapper: join(root, 'bin', 'ssh'),
     hostfile: join(root, 'hostfile'),
     mpichHostfile: join(root, 'hostfile.mpich'),
+    jobEnv: join(root, 'job.env'),
+    jobExit: join(root, 'job.exit'),
   };
 }
 

@@ -21,7 +21,8 @@ export function nodeContainerSpec(
   facts: NodeSpecFacts,
   droppedDefaultUlimits: readonly string[] = [],
 ): Docker.ContainerCreateOptions {
-  return buildContainerSpec({
+  const job = plan.role === 'coordinator' ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit } : undefined;
+  const spec = buildContainerSpec({
     name: plan.containerName,
     image: plan.image,
     identity: facts.identity,
@@ -41,7 +42,10 @@ export function nodeContainerSpec(
       sshdPort: plan.port,
       heartbeat: plan.jobDir.heartbeat,
       sshdLog: sshdLogPath(plan.jobDir, plan.node),
+      job,
     }),
     droppedDefaultUlimits,
   });
+  // the coordinator's container waits for `go` on its input and runs the job; its output is the job's
+  return job === undefined ? spec : { ...spec, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true };
 }

@@ -15,8 +15,25 @@ export interface DockerClient {
   removeContainer(idOrName: string): Promise<void>;
   inspectContainer(idOrName: string): Promise<ContainerFacts | undefined>;
   listContainers(labelFilters: readonly string[]): Promise<ContainerFacts[]>;
-  /** Runs a command in a running container, streaming its output; resolves with its exit code. */
-  exec(id: string, spec: ExecSpec, output: ExecOutput): Promise<number>;
+  /**
+   * Attaches to a created container that has not started yet — its input, and its output into
+   * `output` — and waits for its end: set up before the start, so no output and no exit is missed.
+   */
+  attach(id: string, output: ContainerOutput): Promise<AttachedContainer>;
+}
+
+export interface AttachedContainer {
+  /** Writes to the container's input. */
+  send(text: string): void;
+  /**
+   * The container's exit code once its process has ended and its output is all written; undefined
+   * when it was gone before its end could be seen. Never rejects.
+   */
+  exited: Promise<number | undefined>;
+  /** Once the container's output has ended (its processes are gone): before the daemon reports the exit. Never rejects. */
+  outputEnded: Promise<void>;
+  /** Once Docker has removed it (AutoRemove, or a forced removal). Never rejects. */
+  removed: Promise<void>;
 }
 
 export interface ImageFacts {
@@ -33,19 +50,7 @@ export interface ContainerFacts {
   createdSeconds: number;
 }
 
-export interface ExecSpec {
-  cmd: string[];
-  env: string[];
-  /**
-   * Left out, the exec runs as the container's own User with its GroupAdd groups. Podman drops those
-   * supplementary groups from an exec that names a user (Docker keeps them), so leave it out where the
-   * container's user is the one wanted.
-   */
-  user?: string;
-  workdir: string;
-}
-
-export interface ExecOutput {
+export interface ContainerOutput {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
 }

@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { PassThrough } from 'node:stream';
 import { extract } from 'tar-stream';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
-import type { ContainerFacts, DockerClient, ExecOutput, ExecSpec, ImageFacts, PullEvent } from './client.js';
+import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, ImageFacts, PullEvent } from './client.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon. */
 export function createDockerodeClient(env: Record<string, string | undefined>): DockerClient {
@@ -20,7 +20,7 @@ export function createDockerodeClient(env: Record<string, string | undefined>): 
     removeContainer: (idOrName) => removeContainer(docker, idOrName),
     inspectContainer: (idOrName) => inspectContainer(docker, idOrName),
     listContainers: (labels) => listContainers(docker, labels),
-    exec: (id, spec, output) => execIn(docker, id, spec, output),
+    attach: (id, output) => attach(docker, id, output),
   };
 }
 
@@ -152,17 +152,19 @@ async function listContainers(docker: Docker, labels: readonly string[]): Promis
   }));
 }
 
-async function execIn(docker: Docker, id: string, spec: ExecSpec, output: ExecOutput): Promise<number> {
-  const exec = await docker.getContainer(id).exec({
-    Cmd: spec.cmd,
-    Env: spec.env,
-    User: spec.user,
-    WorkingDir: spec.workdir,
-    AttachStdout: true,
-    AttachStderr: true,
-  });
-  const stream = await exec.start({ hijack: true, stdin: false });
-  await new Promise<void>((resolve) => {
+async function attach(docker: Docker, id: string, output: ContainerOutput): Promise<AttachedContainer> {
+  const container = docker.getContainer(id);
+  const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+  // as `docker run` does, the waits are asked for before the start (an error: gone before they began)
+  const exit = (container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>).then(
+    (result) => result.StatusCode,
+    () => undefined,
+  );
+  const removed = (container.wait({ condition: 'removed' }) as Promise<unknown>).then(
+    () => undefined,
+    () => undefined,
+  );
+  const drained = new Promise<void>((resolve) => {
     const out = new PassThrough();
     const err = new PassThrough();
     out.pipe(output.stdout, { end: false });
@@ -172,9 +174,14 @@ async function execIn(docker: Docker, id: string, spec: ExecSpec, output: ExecOu
     stream.on('close', resolve);
     stream.on('error', () => resolve());
   });
-  const info = await exec.inspect().catch(() => undefined);
-  // the container was removed under the running job (teardown after a signal): report a failure, not success
-  return info?.ExitCode ?? 137;
+  return {
+    send: (text) => {
+      stream.write(text);
+    },
+    exited: Promise.all([exit, drained]).then(([code]) => code),
+    outputEnded: drained,
+    removed,
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

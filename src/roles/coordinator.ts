@@ -5,15 +5,19 @@ import {
   waitForWorkersGone,
   writeJson,
 } from '../coordination.js';
-import { buildJobEnv, hostfiles, toEnvList, type NodeSlots } from '../job-env.js';
+import { START_JOB } from '../container-command.js';
+import type { AttachedContainer } from '../docker/client.js';
+import { LaunchError } from '../errors.js';
+import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../job-env.js';
 import type { DoneInfo, NodeStatus } from '../jobdir.js';
 import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes, type NodeReport } from '../readiness.js';
+import { waitForSshBanner } from '../ssh/banner.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { imagePath, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, imagePath, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
@@ -58,11 +62,27 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
     const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
-    const containerId = await timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown)).catch((error: unknown) => {
-      stopWaiting.abort(error);
-      throw error;
-    });
+    let own: AttachedContainer | undefined;
+    const containerId = await timings
+      .measure('container', () =>
+        startNodeContainer(deps, ctx, prepared, teardown, {
+          beforeStart: async (id) => {
+            own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr });
+          },
+          removed: async () => own?.removed,
+        }),
+      )
+      .catch((error: unknown) => {
+        stopWaiting.abort(error);
+        throw error;
+      });
+    const container = attached(own, containerId);
+    // with workers, this node's own sshd must greet too (pdsh-style launchers log in to every host,
+    // this one included); a one-node job starts without waiting for it
+    const ownSshd = workers.length > 0 ? waitForOwnSshd(deps, ctx, container) : Promise.resolve();
+    ownSshd.catch(() => undefined); // awaited below, after the workers
     const started = await readiness;
+    await ownSshd;
     const nodes: NodeSlots[] = [];
     const hostKeys = new Map<string, string>();
     for (const node of plan.nodes) {
@@ -71,10 +91,6 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       const hostKey = status === undefined ? prepared.hostKey : status.hostKey;
       if (hostKey !== undefined) hostKeys.set(node, hostKey);
     }
-    await Promise.all([
-      ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => fs.writeFile(path, text, 0o600)),
-      ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, fs)] : []),
-    ]);
     const env = buildJobEnv({
       nodes,
       port: plan.port,
@@ -87,23 +103,71 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       imagePath: imagePath(prepared.facts.env),
       asRoot: ctx.identity.uid === 0,
     });
+    await Promise.all([
+      ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => fs.writeFile(path, text, 0o600)),
+      ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, fs)] : []),
+      fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
+    ]);
+    if (container.hasEnded()) throw await containerStopped(fs, plan);
     log.info(`running ${plan.scriptPath} on ${nodes.length} node(s), np=${env.np}`);
-    const code = await timings.measure('job', () =>
-      deps.docker.exec(
-        containerId,
-        // no user: the container's own (the caller's uid:gid) and, on Podman too, its supplementary groups
-        { cmd: plan.scriptCommand, env: toEnvList(env), workdir: ctx.cwd },
-        { stdout: deps.stdout, stderr: deps.stderr },
-      ),
-    );
+    // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
+    const code = await timings.measure('job', async () => {
+      container.session.send(START_JOB);
+      return jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit));
+    });
     deps.signal.throwIfAborted();
     done = { reason: 'finished' };
-    // workers start removing their containers now, while this node removes its own
+    // workers start removing their containers now, while Docker removes this node's (AutoRemove)
     await writeJson(fs, plan.jobDir.done, done);
     return code;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
     await timings.measure('teardown', () => teardown.run(log));
+  }
+}
+
+/**
+ * The job's exit code: from the file the container writes as the job ends, read once its output has
+ * ended (~10 ms before the daemon reports the exit), or else from the daemon. A container removed
+ * under the running job (teardown after a signal) reports a failure, not success.
+ */
+export async function jobExitCode(session: AttachedContainer, readExitFile: () => Promise<string | undefined>): Promise<number> {
+  const fromFile = session.outputEnded.then(async () => {
+    const text = (await readExitFile().catch(() => undefined))?.trim();
+    return text !== undefined && /^\d+$/.test(text) ? Number(text) : await session.exited;
+  });
+  return (await Promise.race([fromFile, session.exited])) ?? 137;
+}
+
+interface OwnContainer {
+  session: AttachedContainer;
+  hasEnded: () => boolean;
+}
+
+function attached(session: AttachedContainer | undefined, id: string): OwnContainer {
+  if (session === undefined) throw new Error(`container ${id} started without being attached`);
+  let ended = false;
+  void session.exited.then(() => {
+    ended = true;
+  });
+  return { session, hasEnded: () => ended };
+}
+
+/** Until this node's sshd greets; a container that ended first is reported with sshd's own reason. */
+async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnContainer): Promise<void> {
+  const greeted = await waitForSshBanner({
+    host: '127.0.0.1',
+    port: ctx.plan.port,
+    maxMs: ctx.options.timeoutSeconds * 1000,
+    intervalMs: 5,
+    stillWorthWaiting: async () => !container.hasEnded(),
+    signal: deps.signal,
+    now: Date.now,
+  });
+  if (!greeted) {
+    throw container.hasEnded()
+      ? await containerStopped(deps.fs, ctx.plan)
+      : new LaunchError(`sshd on ${ctx.plan.node} did not answer on port ${ctx.plan.port} within ${ctx.options.timeoutSeconds} s`);
   }
 }
 

@@ -7,7 +7,7 @@ import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
 import { ensureJobDir } from '../coordination.js';
 import { LaunchError } from '../errors.js';
-import { cacheRoot } from '../jobdir.js';
+import { cacheRoot, sshdLogPath } from '../jobdir.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
@@ -89,13 +89,29 @@ async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Prom
   );
 }
 
+/** What the coordinator adds around its own container: it attaches before the start, and waits for Docker's removal. */
+export interface ContainerHooks {
+  beforeStart: (id: string) => Promise<void>;
+  /** After the forced removal (a no-op once AutoRemove has begun): until the container is gone. */
+  removed: () => Promise<void>;
+}
+
 /** Starts this node's container with sshd; its removal is registered before it is created. */
-export async function startNodeContainer(deps: NodeDeps, ctx: NodeContext, prepared: PreparedNode, teardown: Teardown): Promise<string> {
+export async function startNodeContainer(
+  deps: NodeDeps,
+  ctx: NodeContext,
+  prepared: PreparedNode,
+  teardown: Teardown,
+  hooks?: ContainerHooks,
+): Promise<string> {
   const { plan } = ctx;
   await ctx.staleCleanup;
   await assertPortFree(plan.port, plan.node);
   await removeStaleNamed(deps.docker, plan.containerName, ctx.identity.user, deps.log);
-  teardown.add(`remove container ${plan.containerName}`, () => deps.docker.removeContainer(plan.containerName));
+  teardown.add(`remove container ${plan.containerName}`, async () => {
+    await deps.docker.removeContainer(plan.containerName);
+    await hooks?.removed();
+  });
   const id = await createAndStart(
     deps.docker,
     (dropped) =>
@@ -108,9 +124,22 @@ export async function startNodeContainer(deps: NodeDeps, ctx: NodeContext, prepa
     plan.dockopts.ulimitNames,
     deps.warnOnce,
     await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
+    hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   return id;
+}
+
+/** Why this node's container stopped, as far as sshd's log says. */
+export async function containerStopped(fs: FileSystem, plan: LaunchPlan): Promise<LaunchError> {
+  const reason = sshdFailure((await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '');
+  return new LaunchError(`the container on ${plan.node} stopped${reason ? ` (sshd: ${reason})` : ''}`);
+}
+
+/** sshd's log also holds harmless lines about probes that hung up; only a failure explains a stop. */
+function sshdFailure(log: string): string | undefined {
+  const failures = log.split('\n').filter((l) => /fatal|error|not found|no heartbeat|Bind to port|in use|Could not load|Permission denied/i.test(l));
+  return failures.pop()?.trim();
 }
 
 /** The PATH the image sets: what ssh sessions and the job get. */

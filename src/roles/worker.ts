@@ -1,13 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HEARTBEAT_STALE_MS, readJson, watchIntervalMs, watchUntilDone, writeJson } from '../coordination.js';
-import { LaunchError } from '../errors.js';
 import type { FileSystem } from '../fs.js';
-import { nodeStatusPath, sshdLogPath, type NodeStatus } from '../jobdir.js';
+import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
 import { waitForSshBanner } from '../ssh/banner.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd's greeting before it reports it up anyway (the coordinator's login decides). */
 const SSHD_GREETING_MAX_MS = 10_000;
@@ -91,16 +90,4 @@ export async function reportWorkerFailure(fs: FileSystem, plan: LaunchPlan, erro
     if (await fs.exists(plan.jobDir.done)) return;
     await sleep(200);
   }
-}
-
-/** Why this node's container stopped, as far as sshd's log says. */
-async function containerStopped(fs: FileSystem, plan: LaunchPlan): Promise<LaunchError> {
-  const reason = sshdFailure((await fs.readFile(sshdLogPath(plan.jobDir, plan.node))) ?? '');
-  return new LaunchError(`the container on ${plan.node} stopped${reason ? ` (sshd: ${reason})` : ''}`);
-}
-
-/** sshd's log also holds harmless lines about probes that hung up; only a failure explains a stop. */
-function sshdFailure(log: string): string | undefined {
-  const failures = log.split('\n').filter((l) => /fatal|error|not found|no heartbeat|Bind to port|in use|Could not load|Permission denied/i.test(l));
-  return failures.pop()?.trim();
 }

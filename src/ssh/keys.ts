@@ -1,6 +1,5 @@
-import { LaunchError } from '../errors.js';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import type { FileSystem } from '../fs.js';
-import { loadSsh2 } from './ssh2.js';
 
 /** An ed25519 key pair: the private key in OpenSSH's own format, the public one as an authorized_keys line. */
 export interface KeyPair {
@@ -8,30 +7,69 @@ export interface KeyPair {
   publicKey: string;
 }
 
-/** Makes one pair; the default is ssh2's OpenSSH-format writer over node:crypto. */
-export type KeyMaker = (comment: string) => Promise<KeyPair>;
+/** The raw parts of an ed25519 key, as OpenSSH stores them. */
+export interface Ed25519Parts {
+  /** 32 bytes. */
+  publicKey: Buffer;
+  /** The 32-byte private seed. */
+  seed: Buffer;
+  comment: string;
+  /** OpenSSH's two equal check words, which tell a wrong passphrase from a right one. */
+  checkInt: number;
+}
 
-/** `ssh-ed25519` as an SSH string (4 + 11 bytes) and the 32-byte key as one (4 + 32). */
-const ED25519_PUBLIC_BLOB_BYTES = 51;
-const MAX_ATTEMPTS = 8;
+const KEY_TYPE = 'ssh-ed25519';
+/** The "none" cipher's block size: the private section is padded to a multiple of it. */
+const BLOCK_BYTES = 8;
 
 /**
- * Made in this process: every node makes its own host key at start, and one ssh-keygen process per
- * key cost 10–20 ms of that start. ssh2 (1.17) drops the leading byte of a public key that starts with
- * 0x00 — one key in 256; OpenSSH then refuses the private key ("error in libcrypto") — so such a pair
- * is thrown away and made again.
+ * A new pair, made in this process by node:crypto: every node makes its own host key as it starts,
+ * and neither ssh-keygen (a process, 10–20 ms) nor ssh2's writer (loading ssh2 costs a node's start
+ * ~50 ms of CPU, and 1.17 drops the leading byte of one public key in 256, which OpenSSH then
+ * refuses) is on that path. The format is OpenSSH's PROTOCOL.key, unencrypted.
  */
-export async function generateKeyPair(comment: string, make: KeyMaker = ssh2KeyPair): Promise<KeyPair> {
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt += 1) {
-    const keys = await make(comment);
-    if (keyBlob(keys.publicKey)?.length === ED25519_PUBLIC_BLOB_BYTES) return keys;
-  }
-  throw new LaunchError(`could not make a well-formed ed25519 key in ${MAX_ATTEMPTS} attempts`);
+export function generateKeyPair(comment: string): KeyPair {
+  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  return encodeEd25519({
+    publicKey: Buffer.from(jwk.x ?? '', 'base64url'),
+    seed: Buffer.from(jwk.d ?? '', 'base64url'),
+    comment,
+    checkInt: randomBytes(4).readUInt32BE(0),
+  });
+}
+
+/** Pure: the pair in the files ssh-keygen writes (`-----BEGIN OPENSSH PRIVATE KEY-----` and the `.pub` line). */
+export function encodeEd25519(parts: Ed25519Parts): KeyPair {
+  const publicBlob = Buffer.concat([sshString(KEY_TYPE), sshString(parts.publicKey)]);
+  const section = Buffer.concat([
+    uint32(parts.checkInt),
+    uint32(parts.checkInt),
+    sshString(KEY_TYPE),
+    sshString(parts.publicKey),
+    // OpenSSH keeps the seed and the public key together as the 64-byte "private key"
+    sshString(Buffer.concat([parts.seed, parts.publicKey])),
+    sshString(parts.comment),
+  ]);
+  const padding = Buffer.from(Array.from({ length: (BLOCK_BYTES - (section.length % BLOCK_BYTES)) % BLOCK_BYTES }, (_, i) => i + 1));
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString('none'),
+    sshString('none'),
+    sshString(''),
+    uint32(1),
+    sshString(publicBlob),
+    sshString(Buffer.concat([section, padding])),
+  ]);
+  const lines = body.toString('base64').match(/.{1,70}/g) ?? [];
+  return {
+    privateKey: ['-----BEGIN OPENSSH PRIVATE KEY-----', ...lines, '-----END OPENSSH PRIVATE KEY-----', ''].join('\n'),
+    publicKey: [KEY_TYPE, publicBlob.toString('base64'), ...(parts.comment === '' ? [] : [parts.comment])].join(' '),
+  };
 }
 
 /** Writes the pair as ssh-keygen would (`path` and `path.pub`), both private to the user; returns the public line. */
 export async function writeKeyPair(path: string, comment: string, fs: FileSystem): Promise<string> {
-  const keys = await generateKeyPair(comment);
+  const keys = generateKeyPair(comment);
   await Promise.all([fs.writeFile(path, keys.privateKey, 0o600), fs.writeFile(`${path}.pub`, `${keys.publicKey}\n`, 0o600)]);
   return keys.publicKey;
 }
@@ -42,12 +80,14 @@ export function keyBlob(publicKey: string): Buffer | undefined {
   return type === undefined || key === undefined ? undefined : Buffer.from(key, 'base64');
 }
 
-async function ssh2KeyPair(comment: string): Promise<KeyPair> {
-  const { utils } = await loadSsh2();
-  return new Promise((resolve, reject) => {
-    utils.generateKeyPair('ed25519', { comment }, (error, keys) => {
-      if (error) reject(new LaunchError(`could not make an ed25519 key: ${error.message}`));
-      else resolve({ privateKey: keys.private, publicKey: keys.public.trim() });
-    });
-  });
+function uint32(value: number): Buffer {
+  const bytes = Buffer.alloc(4);
+  bytes.writeUInt32BE(value >>> 0, 0);
+  return bytes;
+}
+
+/** RFC 4251's string: a 32-bit length, then the bytes. */
+function sshString(value: string | Buffer): Buffer {
+  const bytes = typeof value === 'string' ? Buffer.from(value) : value;
+  return Buffer.concat([uint32(bytes.length), bytes]);
 }

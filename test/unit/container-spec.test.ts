@@ -9,19 +9,11 @@ import {
 } from '../../src/container-spec.js';
 import { CONTAINER_STALE_SECONDS, WATCHDOG_SCRIPT, containerCommand } from '../../src/container-command.js';
 import { parseDockopts } from '../../src/dockopts.js';
+import { aliceIdentity } from './fakes.js';
 import { UsageError } from '../../src/errors.js';
-import type { Identity } from '../../src/identity.js';
 
-const IDENTITY: Identity = {
-  user: 'alice',
-  uid: 1001,
-  gid: 1002,
-  home: '/home/alice',
-  shell: '/bin/bash',
-  groups: [27, 44],
-  passwdLine: 'alice:x:1001:1002::/home/alice:/bin/bash',
-  groupLines: ['alice:x:1002:'],
-};
+
+const IDENTITY = aliceIdentity({ uid: 1001, gid: 1002, groups: [27, 44], passwdLine: 'alice:x:1001:1002::/home/alice:/bin/bash', groupLines: ['alice:x:1002:'] });
 
 function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput {
   return {
@@ -217,6 +209,8 @@ describe('buildContainerSpec: labels and sshd', () => {
       '/home/alice/.srun-docker/jobs/7.0/heartbeat',
       String(CONTAINER_STALE_SECONDS),
       '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
+      '', // no job: a worker's container
+      '',
     ]);
     expect(WATCHDOG_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
     expect(hostConfig().AutoRemove).toBe(true);

@@ -57,6 +57,18 @@ describe('createAndStart', () => {
     expect(warn.mock.calls.map((c) => c[0] as string)).toEqual(['ulimit-memlock', 'ulimit-stack']);
   });
 
+  it('runs beforeStart between the create and the start of every container it makes (the coordinator attaches there)', async () => {
+    const docker = new FakeDocker();
+    failStarts(docker, [RLIMIT_8]);
+    await createAndStart(docker, build, [], vi.fn(), undefined, async (id) => {
+      await docker.attach(id);
+    });
+    expect(docker.attached).toEqual([
+      { id: 'id-1', startsBefore: 0 },
+      { id: 'id-2', startsBefore: 1 },
+    ]);
+  });
+
   it('an explicit --dockopts memlock is never dropped: LaunchError naming the limit', async () => {
     const docker = new FakeDocker();
     failStarts(docker, [RLIMIT_8]);

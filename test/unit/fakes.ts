@@ -2,7 +2,7 @@ import type { Identity } from '../../src/identity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
-import type { ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
+import type { AttachedContainer, ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
 import type { FileSystem } from '../../src/fs.js';
 import type { Logger } from '../../src/log.js';
 
@@ -129,8 +129,11 @@ export class FakeDocker implements DockerClient {
     const wanted = labelFilters.map((f) => f.split('='));
     return Promise.resolve(this.containers.filter((c) => wanted.every(([k = '', v]) => c.labels[k] === v)));
   }
-  exec(): Promise<number> {
-    return Promise.resolve(0);
+  /** Containers attached to, in order, with the number of starts before each attach. */
+  attached: { id: string; startsBefore: number }[] = [];
+  attach(id: string): Promise<AttachedContainer> {
+    this.attached.push({ id, startsBefore: this.starts });
+    return Promise.resolve({ send: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), removed: Promise.resolve() });
   }
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { buildJobEnv, hostfiles, hostlist, openMpiHostfile, toEnvList, type JobEnvInput, type NodeSlots } from '../../src/job-env.js';
+import { buildJobEnv, hostfiles, hostlist, jobEnvScript, openMpiHostfile, type JobEnvInput, type NodeSlots } from '../../src/job-env.js';
 import { jobDirFor } from '../../src/jobdir.js';
 
 const DIR = jobDirFor('/home/alice', '77', '0');
@@ -135,8 +135,13 @@ describe('buildJobEnv: root callers', () => {
   });
 });
 
-describe('toEnvList', () => {
-  it('turns a map into K=V entries, keeping "=" in values', () => {
-    expect(toEnvList({ A: '1', B: 'x=y' })).toEqual(['A=1', 'B=x=y']);
+
+describe('jobEnvScript', () => {
+  it('one export per variable, each value in single quotes with its own quotes closed and escaped', () => {
+    expect(jobEnvScript({ A: '1', B: "it's", C: '' })).toBe("export A='1'\nexport B='it'\\''s'\nexport C=''\n");
+  });
+
+  it('leaves out names sh cannot export (only --envlist can bring them; they are in the container environment already)', () => {
+    expect(jobEnvScript({ 'my.var': 'x', '1A': 'y', _ok: 'z' })).toBe("export _ok='z'\n");
   });
 });

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WATCHDOG_SCRIPT } from '../../src/container-command.js';
+import { START_JOB, WATCHDOG_SCRIPT } from '../../src/container-command.js';
+import { jobEnvScript } from '../../src/job-env.js';
 
 /**
  * The container's watchdog, run for real by /bin/sh: sshd is replaced by a sleep (30 s, or `sshdLives`),
@@ -62,5 +63,55 @@ describe('the container watchdog', () => {
     const log = await run('', '0');
     expect(log).not.toContain('no heartbeat');
     expect(log).toMatch(/^rounds=[01]$/m);
+  });
+
+  describe("on the coordinator: the job, once 'go' arrives on the container's input", () => {
+    /** Runs the script as the coordinator's container would, with `input` as its input. */
+    async function coordinator(input: string, job: string[], opts: { onRound?: string; sshdLives?: string; env?: string } = {}) {
+      const heartbeat = join(dir, 'heartbeat');
+      const log = join(dir, 'sshd.log');
+      const envFile = join(dir, 'job.env');
+      const exitFile = join(dir, 'job.exit');
+      await writeFile(heartbeat, '1\n');
+      await writeFile(envFile, opts.env ?? jobEnvScript({ GREETING: "it's $HOME `x` \\ \"q\"\nline 2", np: '3' }));
+      const result = await execa('/bin/sh', ['-c', fastWatchdog(opts.onRound ?? '', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, ...job], {
+        input,
+        timeout: 20_000,
+        reject: false,
+      });
+      const exitText = await readFile(exitFile, 'utf8').catch(() => undefined);
+      return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr, log: await readFile(log, 'utf8'), exitText };
+    }
+    const marker = () => join(dir, 'job-ran');
+
+    it('runs the job with its variables and arguments once go arrives (after any other input), input at its end, and ends with its exit code', async () => {
+      const job = ['/bin/sh', '-c', 'printf "%s|%s|%s|%s\\n" "$GREETING" "$np" "$1" "$2"; if read -r x; then echo "input: $x"; else echo "no input"; fi; exit 7', 'job', 'arg 1', "it's"];
+      // Podman puts the attach request's body before what srun-docker writes
+      const r = await coordinator(`{"stream":true,"stdin":true}${START_JOB}more input\n`, job);
+      expect(r.code).toBe(7);
+      expect(r.exitText).toBe('7\n');
+      expect(r.stdout).toBe(`it's $HOME \`x\` \\ "q"\nline 2|3|arg 1|it's\nno input`);
+      expect(r.log).not.toContain('no heartbeat');
+    });
+
+    it('input that ends without go (srun-docker is gone): the job never runs, the container ends at once', async () => {
+      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`]);
+      expect(r.code).toBe(255);
+      await expect(readFile(marker())).rejects.toThrow();
+    });
+
+    it('an sshd that dies before go ends the container without running the job', async () => {
+      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`], { sshdLives: '0' });
+      expect(r.code).not.toBe(0);
+      await expect(readFile(marker())).rejects.toThrow();
+    });
+
+    it('a heartbeat that stops while the job runs ends the job and the container', async () => {
+      // the real sleep (exec does not see the test's sleep function): 30 s unless it is ended
+      const r = await coordinator(START_JOB, ['sleep', '30']);
+      expect(r.log).toContain('no heartbeat from the coordinator for 15 s; ending');
+      expect(r.code).toBe(143);
+      expect(r.exitText).toBe('143\n');
+    });
   });
 });
