@@ -1,7 +1,7 @@
 import { setMaxListeners } from 'node:events';
 import { setTimeout as sleep } from 'node:timers/promises';
 import pRetry, { AbortError } from 'p-retry';
-import { watchIntervalMs } from './coordination.js';
+import { statusPollMs } from './coordination.js';
 import { ReadinessTimeoutError, type UnreadyNode } from './errors.js';
 import { createLimiter } from './limiter.js';
 
@@ -13,7 +13,7 @@ export interface ReadinessInput<T> {
   timeoutSeconds: number;
   /** Logins running at once, and status reads at once; the rest wait their turn. */
   concurrency: number;
-  /** The node's own word; cheap (one small file), polled until the node is up or failed (see watchIntervalMs). */
+  /** The node's own word; cheap (one small file), polled until the node is up or failed (see statusPollMs). */
   report: (node: string) => Promise<NodeReport<T>>;
   /** One real login into a node that says it is up; rejects with a short reason. */
   probe: (node: string, info: T) => Promise<void>;
@@ -39,7 +39,7 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   // every node polls its status file: unbounded, 1,000 nodes held ~950 files open at once
   const readLimit = createLimiter(input.concurrency);
   const backoff = input.backoff ?? DEFAULT_BACKOFF;
-  const pollMs = input.pollMs ?? watchIntervalMs(input.nodes.length + 1);
+  const pollMs = input.pollMs ?? statusPollMs(input.nodes.length + 1);
   const deadline = Date.now() + input.timeoutSeconds * 1000;
   // p-retry listens on the signal once per node waiting between attempts: 1,000 listeners is the design
   const signal = AbortSignal.any([input.signal]);

@@ -26,6 +26,8 @@ import { systemClock, Timings } from './timings.js';
 /** The run command: SLURM env → plan → this node's role, with the real effects wired in. */
 export async function runJob(options: RunOptions, env: Record<string, string | undefined>, io: CliIo): Promise<number> {
   const timings = new Timings(systemClock);
+  // from the process's start to here: Node.js starting and loading srun-docker, paid on every node
+  timings.record('startup', performance.now());
   const baseLog = createLogger((line) => io.stderr.write(line), options.logLevel);
   const parseStart = systemClock.now();
   const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist });

@@ -53,12 +53,16 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     teardown.add('stop heartbeat', async () => stopHeartbeat());
     teardown.add('remove private files', () => fs.remove(ctx.privateDir));
 
-    const prepared = await timings.measure('image+ssh-material', () => prepareNode(deps, ctx, () => makeClientMaterial(deps, ctx)));
+    // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
+    const material = makeClientMaterial(deps, ctx);
+    material.catch(() => undefined); // awaited by the readiness wait
+    const prepared = await timings.measure('image+sshd-material', () => prepareNode(deps, ctx));
     // the workers started their containers on their own: wait for them while this node starts its own
     const stopWaiting = new AbortController();
-    const readiness = timings.measure('readiness', () =>
-      waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers),
-    );
+    const readiness = timings.measure('readiness', async () => {
+      await material;
+      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers);
+    });
     readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
     const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first

@@ -53,13 +53,11 @@ export interface PreparedNode {
 /**
  * Everything this node's container needs before it exists: the job directory, the image, its
  * passwd/group merged with the caller's, and this node's own sshd host key and config — nothing from
- * any other node. `alongside` runs concurrently once the image's config is known (the coordinator's
- * client key and ssh config).
+ * any other node.
  */
 export async function prepareNode(
   deps: NodeDeps,
   ctx: NodeContext,
-  alongside: (facts: ImageFacts) => Promise<void> = async () => undefined,
 ): Promise<PreparedNode> {
   const { plan } = ctx;
   const [facts] = await Promise.all([
@@ -69,7 +67,6 @@ export async function prepareNode(
   const [userFiles, hostKey] = await Promise.all([
     writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     prepareSshd(deps, ctx, imagePath(facts.env)),
-    alongside(facts),
   ]);
   return { facts, userFiles, hostKey };
 }

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureJobDir, STATUS_READS_AT_ONCE, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
+import { ensureJobDir, STATUS_READS_AT_ONCE, statusPollMs, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor, nodeStatusPath } from '../../src/jobdir.js';
 import { fakeClock, MemoryFs } from './fakes.js';
@@ -135,6 +135,22 @@ describe('watchIntervalMs', () => {
     for (const nodes of [10, 100, 500, 1000, 2500]) expect(nodes * (1000 / watchIntervalMs(nodes))).toBeLessThanOrEqual(10_000);
   });
 });
+describe('statusPollMs (the coordinator\'s short waits)', () => {
+  it.each<[number, number]>([
+    [2, 5],
+    [50, 5],
+    [256, 26],
+    [1000, 100],
+    [10_000, 250],
+  ])('%d nodes → every %d ms', (nodes, ms) => {
+    expect(statusPollMs(nodes)).toBe(ms);
+  });
+
+  it('keeps the whole job under ~10,000 status reads a second at any size', () => {
+    for (const nodes of [2, 10, 50, 100, 500, 1000, 2500]) expect(nodes * (1000 / statusPollMs(nodes))).toBeLessThanOrEqual(10_000);
+  });
+});
+
 
 describe('ensureJobDir on the real file system', () => {
   let home: string;

@@ -17,7 +17,8 @@ function fastWatchdog(onRound: string, sshdLives = '30'): string {
   return [
     'rounds=0; hb=$3',
     `sleep() { command sleep 0.01; rounds=$((rounds + 1)); ${onRound} }`,
-    'trap \'echo "rounds=$rounds" >>"$5"\' EXIT',
+    // the log's path is kept before the coordinator's part of the script shifts its arguments
+    'rounds_log=$5; trap \'echo "rounds=$rounds" >>"$rounds_log"\' EXIT',
     WATCHDOG_SCRIPT.replace(sshd, `command sleep ${sshdLives}`),
   ].join('\n');
 }
