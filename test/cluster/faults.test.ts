@@ -158,46 +158,45 @@ describe('a worker that never becomes ready: the coordinator names it at once', 
     }
   });
 
-  it("(b) sshd cannot start on node3 (the image there has no /usr/sbin/sshd)", async () => {
-    const tag = 'srun-docker/mpi:nosshd';
+  /**
+   * `tag` is the MPI image on every node but `without`, where it lacks /usr/sbin/sshd: that node's
+   * container starts, and its sshd cannot. The tag is removed from every node afterwards.
+   */
+  async function withoutSshdOn(without: string, tag: string, test: () => Promise<void>): Promise<void> {
     try {
-      for (const node of ['node1', 'node2']) await onCluster(node, ['docker', 'tag', MPI_IMAGE, tag], { user: 'root' });
-      // node3's image under the same tag lacks sshd: its container starts, and sshd cannot
+      for (const node of NODES.filter((n) => n !== without)) await onCluster(node, ['docker', 'tag', MPI_IMAGE, tag], { user: 'root' });
       const make = await onCluster(
-        'node3',
+        without,
         ['sh', '-c', 'docker run --name faults-nosshd --entrypoint rm "$1" -f /usr/sbin/sshd && docker commit faults-nosshd "$2" && docker rm faults-nosshd', 'sh', MPI_IMAGE, tag],
         { user: 'root', timeoutMs: 120_000 },
       );
       expect(make.exitCode, make.all).toBe(0);
-      await expectNode3Named(tag, /the container on node3 stopped .*\/usr\/sbin\/sshd: not found/, 'sshd cannot start on node3');
+      await test();
     } finally {
       for (const node of NODES) await onCluster(node, ['docker', 'rmi', tag], { user: 'root' });
     }
+  }
+
+  it("(b) sshd cannot start on node3 (the image there has no /usr/sbin/sshd)", async () => {
+    await withoutSshdOn('node3', 'srun-docker/mpi:nosshd', async () => {
+      await expectNode3Named('srun-docker/mpi:nosshd', /the container on node3 stopped .*\/usr\/sbin\/sshd: not found/, 'sshd cannot start on node3');
+    });
   });
 
   it("(b') sshd cannot start on node1, the coordinator: it says so before any job runs, nothing left", async () => {
     const tag = 'srun-docker/mpi:nosshd1';
-    try {
-      for (const node of ['node2', 'node3']) await onCluster(node, ['docker', 'tag', MPI_IMAGE, tag], { user: 'root' });
-      const make = await onCluster(
-        'node1',
-        ['sh', '-c', 'docker run --name faults-nosshd1 --entrypoint rm "$1" -f /usr/sbin/sshd && docker commit faults-nosshd1 "$2" && docker rm faults-nosshd1', 'sh', MPI_IMAGE, tag],
-        { user: 'root', timeoutMs: 120_000 },
-      );
-      expect(make.exitCode, make.all).toBe(0);
+    await withoutSshdOn('node1', tag, async () => {
       const started = Date.now();
       const run = await asAlice(['srun', '-N3', ...srunDockerArgs(SLEEP_JOB, [`--timeout=${TIMEOUT_S}`], tag)], { timeoutMs: 120_000 });
       const ranMs = Date.now() - started;
       const cleanMs = await msUntilClean(started, 10_000, NODES);
-      measured("sshd cannot start on node1 (the coordinator)", cleanMs, `srun exit ${run.exitCode} after ${(ranMs / 1000).toFixed(1)} s`, run.all);
+      measured('sshd cannot start on node1 (the coordinator)', cleanMs, `srun exit ${run.exitCode} after ${(ranMs / 1000).toFixed(1)} s`, run.all);
       expect(run.stderr).toMatch(/srun: error: node1: task 0: Exited with exit code 1/);
       expect(errorLines(run.stderr)).toContainEqual(expect.stringMatching(/^srun-docker\[node1 coordinator\]: error: the container on node1 stopped .*\/usr\/sbin\/sshd: not found/));
       // the job never ran, and the coordinator did not wait for its deadline
       expect(run.all).not.toContain('job started');
       expect(ranMs, run.all).toBeLessThan(TIMEOUT_S * 1000);
-    } finally {
-      for (const node of NODES) await onCluster(node, ['docker', 'rmi', tag], { user: 'root' });
-    }
+    });
   });
 
   it("(c) node3's Docker daemon is down", async () => {
