@@ -124,6 +124,9 @@ export async function startNodeContainer(
     hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
+  // the container's mounts of its passwd and group hold the files themselves: the copies go now, so
+  // that not even a SIGKILL of srun-docker later leaves them in the temporary directory
+  await deps.fs.remove(ctx.privateDir);
   return id;
 }
 

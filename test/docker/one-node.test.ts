@@ -127,6 +127,8 @@ describe('one-node run on the real Docker daemon', () => {
       });
     });
     expect((await containersOf(user.name)).length).toBe(1);
+    // its private copies of passwd and group went once the container had started (runCli sets no TMPDIR)
+    expect(readdirSync('/tmp').filter((name) => name.startsWith(`srun-docker--${run.pid}-`))).toEqual([]);
     run.kill('SIGKILL');
     await run;
     const killedAt = Date.now();
