@@ -23,7 +23,7 @@ const HEAVY_CHECK_EVERY = 10;
  * times a second at most (100 ms at 1,000 nodes).
  */
 export function watchIntervalMs(nodeCount: number): number {
-  return Math.min(250, Math.max(20, Math.round(nodeCount / 10)));
+  return readIntervalMs(nodeCount, 20);
 }
 
 /**
@@ -32,7 +32,12 @@ export function watchIntervalMs(nodeCount: number): number {
  * small jobs — these waits are on every job's critical path and last well under a second.
  */
 export function statusPollMs(nodeCount: number): number {
-  return Math.min(250, Math.max(5, Math.round(nodeCount / 10)));
+  return readIntervalMs(nodeCount, 5);
+}
+
+/** Every N/10 ms: N nodes' reads of one file each stay under ~10,000 a second; never below `floorMs`, never above 250 ms. */
+function readIntervalMs(nodeCount: number, floorMs: number): number {
+  return Math.min(250, Math.max(floorMs, Math.round(nodeCount / 10)));
 }
 
 /**

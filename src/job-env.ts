@@ -95,7 +95,12 @@ function mpiDefaults(): Record<string, string> {
  */
 export function jobEnvScript(env: Record<string, string>): string {
   return Object.entries(env)
-    .filter(([name]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    .filter(([name]) => isShellName(name))
     .map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'\n`)
     .join('');
+}
+
+/** A name sh can export (and sshd's SetEnv can set): letters, digits and `_`, not starting with a digit. */
+export function isShellName(name: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
 }

@@ -14,10 +14,9 @@ import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes, type NodeReport } from '../readiness.js';
-import { waitForSshBanner } from '../ssh/banner.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { containerStopped, imagePath, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, imagePath, ownSshdGreets, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
@@ -56,7 +55,8 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
     const material = makeClientMaterial(deps, ctx);
     material.catch(() => undefined); // awaited by the readiness wait
-    const prepared = await timings.measure('image+sshd-material', () => prepareNode(deps, ctx));
+    // the job directory is made above, before the teardown that removes it is registered
+    const prepared = await timings.measure('image+sshd-material', () => prepareNode(deps, ctx, Promise.resolve()));
     // the workers started their containers on their own: wait for them while this node starts its own
     const stopWaiting = new AbortController();
     const readiness = timings.measure('readiness', async () => {
@@ -159,15 +159,7 @@ function attached(session: AttachedContainer | undefined, id: string): OwnContai
 
 /** Until this node's sshd greets; a container that ended first is reported with sshd's own reason. */
 async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnContainer): Promise<void> {
-  const greeted = await waitForSshBanner({
-    host: '127.0.0.1',
-    port: ctx.plan.port,
-    maxMs: ctx.options.timeoutSeconds * 1000,
-    intervalMs: 5,
-    stillWorthWaiting: async () => !container.hasEnded(),
-    signal: deps.signal,
-    now: Date.now,
-  });
+  const greeted = await ownSshdGreets(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !container.hasEnded());
   if (!greeted) {
     throw container.hasEnded()
       ? await containerStopped(deps.fs, ctx.plan)

@@ -5,9 +5,9 @@ import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
-import { ensureJobDir } from '../coordination.js';
 import { LaunchError } from '../errors.js';
 import { cacheRoot, sshdLogPath } from '../jobdir.js';
+import { waitForSshBanner } from '../ssh/banner.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
@@ -36,7 +36,7 @@ export interface NodeContext {
   plan: LaunchPlan;
   identity: Identity;
   gpus: string[];
-  /** A private (0700) local directory for the generated passwd/group; removed by teardown. */
+  /** A private (0700) local directory for the generated passwd/group; removed once the container has started, else by teardown. */
   privateDir: string;
   cwd: string;
   /** This user's leftovers from crashed runs, being removed since the preflight: awaited before the container starts. */
@@ -51,19 +51,18 @@ export interface PreparedNode {
 }
 
 /**
- * Everything this node's container needs before it exists: the job directory, the image, its
- * passwd/group merged with the caller's, and this node's own sshd host key and config — nothing from
+ * Everything this node's container needs before it exists: the image, its passwd/group merged with
+ * the caller's, and this node's own sshd host key and config (in the job directory) — nothing from
  * any other node.
  */
 export async function prepareNode(
   deps: NodeDeps,
   ctx: NodeContext,
+  /** The job directory being made (a worker makes it alongside the image's inspection; the coordinator has already). */
+  jobDirMade: Promise<void>,
 ): Promise<PreparedNode> {
   const { plan } = ctx;
-  const [facts] = await Promise.all([
-    ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node),
-    ensureJobDir(deps.fs, plan.jobDir),
-  ]);
+  const [facts] = await Promise.all([ensureImage(deps.docker, plan.image, ctx.options.pull, deps.onPullProgress, plan.node), jobDirMade]);
   const [userFiles, hostKey] = await Promise.all([
     writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     prepareSshd(deps, ctx, imagePath(facts.env)),
@@ -128,6 +127,14 @@ export async function startNodeContainer(
   // that not even a SIGKILL of srun-docker later leaves them in the temporary directory
   await deps.fs.remove(ctx.privateDir);
   return id;
+}
+
+/**
+ * Until this node's own sshd greets on loopback (true), or `maxMs` passed or `stillRunning` says the
+ * container stopped (false): sshd will never greet then.
+ */
+export function ownSshdGreets(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>): Promise<boolean> {
+  return waitForSshBanner({ host: '127.0.0.1', port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: Date.now });
 }
 
 /** Why this node's container stopped, as far as sshd's log says. */

@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { HEARTBEAT_STALE_MS, readJson, watchIntervalMs, watchUntilDone, writeJson } from '../coordination.js';
+import { ensureJobDir, HEARTBEAT_STALE_MS, readJson, watchIntervalMs, watchUntilDone, writeJson } from '../coordination.js';
 import type { FileSystem } from '../fs.js';
 import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
-import { waitForSshBanner } from '../ssh/banner.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { containerStopped, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, ownSshdGreets, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd's greeting before it reports it up anyway (the coordinator's login decides). */
 const SSHD_GREETING_MAX_MS = 10_000;
@@ -25,22 +24,12 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   teardown.add('say goodbye', () => writeStatus(fs, plan, { state: 'gone' }));
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
-    const prepared = await deps.timings.measure('image+sshd-material', () => prepareNode(deps, ctx));
+    const prepared = await deps.timings.measure('image+sshd-material', () => prepareNode(deps, ctx, ensureJobDir(fs, plan.jobDir)));
     const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     slots.catch(() => undefined); // awaited below, unless the container start fails first
     const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
     const running = async (): Promise<boolean> => (await deps.docker.inspectContainer(containerId))?.running === true;
-    const greeted = await deps.timings.measure('sshd', () =>
-      waitForSshBanner({
-        host: '127.0.0.1',
-        port: plan.port,
-        maxMs: SSHD_GREETING_MAX_MS,
-        intervalMs: 5,
-        stillWorthWaiting: running,
-        signal: deps.signal,
-        now: Date.now,
-      }),
-    );
+    const greeted = await deps.timings.measure('sshd', () => ownSshdGreets(deps, plan, SSHD_GREETING_MAX_MS, running));
     if (!greeted && !(await running())) throw await containerStopped(fs, plan);
     await writeStatus(fs, plan, { state: 'started', slots: await slots, port: plan.port, hostKey: prepared.hostKey });
     const end = await watchUntilDone({

@@ -76,8 +76,18 @@ export async function writeKeyPair(path: string, comment: string, fs: FileSystem
 
 /** The key blob of a public key line (`type base64 [comment]`, as in authorized_keys): what ssh2 hands to hostVerifier. */
 export function keyBlob(publicKey: string): Buffer | undefined {
-  const [type, key] = publicKey.trim().split(/\s+/);
+  const [type, key] = keyFields(publicKey);
   return type === undefined || key === undefined ? undefined : Buffer.from(key, 'base64');
+}
+
+/** A public key line without its comment (`type base64`), as known_hosts pins it. */
+export function keyOnly(publicKey: string): string {
+  const [type, key] = keyFields(publicKey);
+  return `${type ?? ''} ${key ?? ''}`;
+}
+
+function keyFields(publicKey: string): (string | undefined)[] {
+  return publicKey.trim().split(/\s+/);
 }
 
 function uint32(value: number): Buffer {

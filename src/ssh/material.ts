@@ -1,6 +1,7 @@
 import type { FileSystem } from '../fs.js';
+import { isShellName } from '../job-env.js';
 import { nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../jobdir.js';
-import { writeKeyPair } from './keys.js';
+import { keyOnly, writeKeyPair } from './keys.js';
 import { loadTemplate, renderTemplate } from './template.js';
 
 export interface ClientMaterialInput {
@@ -102,11 +103,6 @@ export function knownHostName(node: string, port: number): string {
 
 /** sshd_config's SetEnv (OpenSSH >= 7.8); values with spaces or quotes cannot be written safely and are left out. */
 export function setEnvLine(env: Record<string, string>): string {
-  const pairs = Object.entries(env).filter(([name, value]) => /^[A-Za-z_][A-Za-z0-9_]*$/.test(name) && /^[^\s"'\\]*$/.test(value));
+  const pairs = Object.entries(env).filter(([name, value]) => isShellName(name) && /^[^\s"'\\]*$/.test(value));
   return pairs.length === 0 ? '' : `SetEnv ${pairs.map(([n, v]) => `${n}=${v}`).join(' ')}`;
-}
-
-function keyOnly(publicKeyLine: string): string {
-  const [type, key] = publicKeyLine.trim().split(/\s+/);
-  return `${type ?? ''} ${key ?? ''}`;
 }
