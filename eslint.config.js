@@ -14,7 +14,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.mjs', 'bin/*'],
+    files: ['**/*.js', '**/*.mjs', 'bin/srun-docker'],
     languageOptions: { globals: globals.node },
+  },
+  {
+    // CommonJS (bin/package.json): started by srun on every node, without the ES module loader
+    files: ['bin/srun-docker'],
+    languageOptions: { sourceType: 'commonjs' },
+    rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

@@ -9,6 +9,7 @@ export default defineConfig({
         test: {
           name: 'docker',
           include: ['test/docker/**/*.test.ts'],
+          globalSetup: ['test/support/docker-global-setup.ts'],
           testTimeout: 120_000,
           hookTimeout: 180_000,
           // one daemon, two cores: containers from parallel files would only slow each other down

@@ -13,6 +13,7 @@
 import { execa } from 'execa';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { extname } from 'node:path';
 
 const PROJECT = fileURLToPath(new URL('..', import.meta.url));
 const IMAGE = 'srun-docker/mpi:bookworm';
@@ -32,9 +33,9 @@ function variants(n) {
     [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
     [SRUN_DOCKER(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
     ...Object.fromEntries(
-      COMPARE.map(([label]) => [
+      COMPARE.map(([label, path]) => [
         `${SRUN_DOCKER(n)}, build ${label}`,
-        ['srun', `-N${n}`, 'node', `/home/alice/.bench/${label}.mjs`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+        ['srun', `-N${n}`, 'node', `/home/alice/.bench/${label}${extname(path)}`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
       ]),
     ),
   };
@@ -89,8 +90,8 @@ if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 
 try {
   if (COMPARE.length > 0) mkdirSync(`${CLUSTER_HOME}/.bench`, { recursive: true });
   for (const [label, path] of COMPARE) {
-    copyFileSync(path, `${CLUSTER_HOME}/.bench/${label}.mjs`);
-    chmodSync(`${CLUSTER_HOME}/.bench/${label}.mjs`, 0o644);
+    copyFileSync(path, `${CLUSTER_HOME}/.bench/${label}${extname(path)}`);
+    chmodSync(`${CLUSTER_HOME}/.bench/${label}${extname(path)}`, 0o644);
   }
   for (const n of NODE_COUNTS) await measure(n);
 } finally {

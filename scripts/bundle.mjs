@@ -1,7 +1,10 @@
-// Builds dist/srun-docker.mjs: one file a user copies into ~/bin on a cluster that has only Node.
+// Builds dist/srun-docker.cjs: one file a user copies into ~/bin on a cluster that has only Node.
 // The sshd/ssh templates and the version are compiled in, since no package directory comes along.
+// CommonJS, not ES modules: bin/srun-docker compiles it with V8's code cache (src/code-cache.ts),
+// which Node 20 offers for scripts only; dist/launch.cjs is that launcher's part.
 import { build } from 'esbuild';
-import { readFileSync, readdirSync, chmodSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, chmodSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
 const templates = Object.fromEntries(
@@ -10,7 +13,7 @@ const templates = Object.fromEntries(
     .map((f) => [f.replace(/\.template$/, ''), readFileSync(`sshconfig-templates/${f}`, 'utf8')]),
 );
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
-const outfile = 'dist/srun-docker.mjs';
+const outfile = 'dist/srun-docker.cjs';
 
 // Every node loads the bundle before it does anything, so its load time is on the critical path of
 // every job. Two parts of our dependencies are never reached from srun-docker and cost a third of it:
@@ -92,31 +95,33 @@ const deferredCompile = {
   },
 };
 const deferredInputs = {};
+// replaced by the build's content hash, which names its code cache (src/code-cache.ts)
+const BUILD_ID_LINE = '// srun-docker-build: 0000000000000000';
 
 const result = await build({
   stdin: {
-    contents: "import { main } from './src/cli.ts';\nawait main(process.argv.slice(2), process.env);\n",
+    // main sets process.exitCode; the process ends when nothing is left to do
+    contents: "import { main } from './src/cli.ts';\nvoid main(process.argv.slice(2), process.env);\n",
     resolveDir: '.',
     loader: 'ts',
   },
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
+  format: 'cjs',
   outfile,
   // dockerode's ssh transport loads optional native helpers in try/catch; a bundle runs without them
   external: ['cpu-features', '*.node'],
   banner: {
     js: [
       '#!/usr/bin/env node',
-      "import { createRequire as __srunDockerRequire } from 'node:module';",
-      "import { fileURLToPath as __srunDockerPath } from 'node:url';",
-      'const require = __srunDockerRequire(import.meta.url);',
-      'const __filename = __srunDockerPath(import.meta.url);',
-      "const __dirname = __filename.slice(0, __filename.lastIndexOf('/'));",
+      BUILD_ID_LINE,
+      // the modules' own import.meta.url (unused once the templates and version are compiled in)
+      "var __srunDockerImportMetaUrl = require('node:url').pathToFileURL(__filename).href;",
     ].join('\n'),
   },
   define: {
+    'import.meta.url': '__srunDockerImportMetaUrl',
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
   },
@@ -124,7 +129,18 @@ const result = await build({
   metafile: true,
   logLevel: 'warning',
 });
+const built = readFileSync(outfile, 'utf8');
+writeFileSync(outfile, built.replace(BUILD_ID_LINE, `// srun-docker-build: ${createHash('sha256').update(built).digest('hex').slice(0, 16)}`));
 chmodSync(outfile, 0o755);
+await build({
+  entryPoints: ['src/code-cache.ts'],
+  bundle: true,
+  platform: 'node',
+  target: 'node20',
+  format: 'cjs',
+  outfile: 'dist/launch.cjs',
+  logLevel: 'warning',
+});
 if (process.env.BUNDLE_SIZES) {
   const sizes = {};
   const count = (inputs, deferred) => {

@@ -18,7 +18,7 @@ import { pullProgressPrinter } from './progress.js';
 import { runCoordinator } from './roles/coordinator.js';
 import type { NodeDeps } from './roles/node-container.js';
 import { resolveSlots } from './slots.js';
-import { reportWorkerFailure, runWorker } from './roles/worker.js';
+import { runWorker } from './roles/worker.js';
 import { execaRunner } from './runner.js';
 import { configuredPort } from './ssh/setup.js';
 import { systemClock, Timings } from './timings.js';
@@ -53,11 +53,8 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
 
   const docker = createDockerodeClient(env);
-  const { staleCleanup } = await preflight(docker, plan, host.home, user.username, log, timings).catch(async (error: unknown) => {
-    // a worker that cannot even start (its daemon is down) must say so, or the coordinator waits for it
-    if (plan.role === 'worker') await reportWorkerFailure(nodeFileSystem, plan, error);
-    throw placed(error, `${allocation.nodeName} ${plan.role}`);
-  });
+  // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
+  const daemon = preflight(docker, plan, host.home, user.username, log, timings);
   const identity = await identityLookup;
 
   const controller = new AbortController();
@@ -80,7 +77,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     stdout: io.stdout,
     stderr: io.stderr,
   };
-  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd, staleCleanup };
+  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd, ...daemon };
   try {
     const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
@@ -117,24 +114,26 @@ async function printDryRun(options: RunOptions, allocation: Allocation, host: Ho
 }
 
 /**
- * The daemon answers; then this user's leftovers from crashed runs are removed while the node
- * prepares (the returned promise: a node awaits it before it starts its container).
+ * Whether the daemon answers (the ping's timeout turns a daemon that hangs into a clear error), and
+ * then this user's leftovers from crashed runs being removed; the node prepares meanwhile and awaits
+ * both before it starts its container.
  */
-async function preflight(
+function preflight(
   docker: DockerClient,
   plan: LaunchPlan,
   home: string,
   user: string,
   log: Logger,
   timings: Timings,
-): Promise<{ staleCleanup: Promise<void> }> {
-  // first the ping, whose timeout turns a daemon that hangs into a clear error; only then other calls
-  await timings.measure('docker-ping', () => docker.ping());
-  const staleCleanup = cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } }).then(
-    () => undefined,
-  );
-  staleCleanup.catch(() => undefined); // awaited before the container starts; a run that fails before must not leave it unhandled
-  return { staleCleanup };
+): { daemonAnswers: Promise<void>; staleCleanup: Promise<void> } {
+  const daemonAnswers = timings.measure('docker-ping', () => docker.ping());
+  const staleCleanup = daemonAnswers.then(async () => {
+    await cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } });
+  });
+  // both are awaited before the container starts; a run that fails before must not leave them unhandled
+  daemonAnswers.catch(() => undefined);
+  staleCleanup.catch(() => undefined);
+  return { daemonAnswers, staleCleanup };
 }
 
 /** Returns whether the script is executable; a missing script is a usage error on every node alike. */

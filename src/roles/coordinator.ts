@@ -56,7 +56,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     const material = makeClientMaterial(deps, ctx);
     material.catch(() => undefined); // awaited by the readiness wait
     // the job directory is made above, before the teardown that removes it is registered
-    const prepared = await timings.measure('image+sshd-material', () => prepareNode(deps, ctx, Promise.resolve()));
+    const prepared = await timings.measure('prepare', () => prepareNode(deps, ctx, Promise.resolve()));
     // the workers started their containers on their own: wait for them while this node starts its own
     const stopWaiting = new AbortController();
     const readiness = timings.measure('readiness', async () => {

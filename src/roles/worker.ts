@@ -24,7 +24,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   teardown.add('say goodbye', () => writeStatus(fs, plan, { state: 'gone' }));
   teardown.add('remove private files', () => fs.remove(ctx.privateDir));
   try {
-    const prepared = await deps.timings.measure('image+sshd-material', () => prepareNode(deps, ctx, ensureJobDir(fs, plan.jobDir)));
+    const prepared = await deps.timings.measure('prepare', () => prepareNode(deps, ctx, ensureJobDir(fs, plan.jobDir)));
     const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     slots.catch(() => undefined); // awaited below, unless the container start fails first
     const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));

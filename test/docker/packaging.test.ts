@@ -1,8 +1,9 @@
 import { execa } from 'execa';
-import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BUILD_ID_PATTERN } from '../../src/code-cache.js';
 import { JOB_IMAGE, PROJECT, testUser } from '../support/cli.js';
 import { containersOf } from '../support/docker.js';
 
@@ -55,16 +56,27 @@ describe('packaging', () => {
     expect(run.stdout).toContain(`packaged np=1 user=${user.name}`);
     expect(run.exitCode).toBe(3);
     expect(await containersOf(user.name)).toEqual([]);
+    // the installed command keeps the build's code cache where the README says: node-local, the user's alone
+    const buildId = BUILD_ID_PATTERN.exec(readFileSync(join(PROJECT, 'dist', 'srun-docker.cjs'), 'utf8').slice(0, 300))?.[1];
+    const cacheDir = join(tmpdir(), `srun-docker-code-cache-${user.uid}`);
+    const info = statSync(cacheDir);
+    expect([info.uid, info.mode & 0o777]).toEqual([user.uid, 0o700]);
+    expect(readdirSync(cacheDir)).toEqual([`${buildId}-${process.version}-${process.arch}.v8cache`]);
+    const again = await asUser(bin, ['--version'], work);
+    expect(again.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
   it('the single-file bundle runs alone, with no node_modules beside it', async () => {
     const alone = mkdtempSync(join(tmpdir(), 'srun-docker-bundle-'));
     try {
-      copyFileSync(join(PROJECT, 'dist', 'srun-docker.mjs'), join(alone, 'srun-docker.mjs'));
+      // as the README says: copied to ~/bin/srun-docker, no extension, run directly (its shebang finds node)
+      const bin = join(alone, 'srun-docker');
+      copyFileSync(join(PROJECT, 'dist', 'srun-docker.cjs'), bin);
       chmodSync(alone, 0o755);
-      const version = await asUser(process.execPath, [join(alone, 'srun-docker.mjs'), '--version'], work);
+      chmodSync(bin, 0o755);
+      const version = await asUser(bin, ['--version'], work);
       expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
-      const run = await asUser(process.execPath, [join(alone, 'srun-docker.mjs'), `--container=${JOB_IMAGE}`, '--script=job.sh'], work);
+      const run = await asUser(bin, [`--container=${JOB_IMAGE}`, '--script=job.sh'], work);
       expect(run.stdout).toContain(`packaged np=1 user=${user.name}`);
       expect(run.exitCode).toBe(3);
       expect(await containersOf(user.name)).toEqual([]);

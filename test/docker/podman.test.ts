@@ -164,9 +164,11 @@ describe('Podman through DOCKER_HOST (issue #6)', () => {
     const before = jobDirs();
     const groups = execFileSync('id', ['-G', user.name], { encoding: 'utf8' }).trim().split(/\s+/).sort();
     const job = script('job.sh', ['echo "uid=$(id -u) gid=$(id -g)"', 'echo "groups=$(id -G | tr " " "\\n" | sort | tr "\\n" " ")"', 'echo "hostlist=$hostlist"', 'exit 5'].join('\n'));
-    const result = await runCli([`--container=${JOB_IMAGE}`, `--script=${job}`, ulimitOpts], {
+    // --verbose and a bound below the test's own: a run that hangs shows where
+    const result = await runCli([`--container=${JOB_IMAGE}`, `--script=${job}`, ulimitOpts, '--verbose'], {
       cwd: work,
       env: { DOCKER_HOST: `unix://${socket}` },
+      timeoutMs: 60_000,
     });
     expect(result.exitCode, result.all).toBe(5);
     expect(result.stdout).toContain(`uid=${user.uid} gid=${user.gid}`);

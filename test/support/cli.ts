@@ -31,12 +31,16 @@ export function testUser(): TestUser {
  * Runs the built CLI as the test user (never as root: the containers must run as the caller).
  * The environment is given whole, so no SLURM variable of the test runner's leaks in.
  */
-export function runCli(args: string[], options: { cwd: string; env?: Record<string, string> }): ResultPromise<{ reject: false; all: true }> {
+export function runCli(
+  args: string[],
+  /** timeoutMs: srun-docker is stopped (SIGTERM) after it, so that a test sees its output rather than its own timeout (default 180 s). */
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+): ResultPromise<{ reject: false; all: true }> {
   const user = testUser();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, USER: user.name, LOGNAME: user.name, SRUN_DOCKER_PULL: 'never', ...options.env };
   const asUser = process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--'] : [];
   const [file = 'node', ...rest] = [...asUser, process.execPath, BIN, ...args];
-  return execa(file, rest, { cwd: options.cwd, env, extendEnv: false, reject: false, all: true, timeout: 180_000 });
+  return execa(file, rest, { cwd: options.cwd, env, extendEnv: false, reject: false, all: true, timeout: options.timeoutMs ?? 180_000 });
 }
 
 /** A bash job script owned by the test user, in a directory of theirs (the container mounts their home). */
