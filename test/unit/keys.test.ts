@@ -30,6 +30,8 @@ function decodeOpenSsh(file: string) {
 }
 
 let dir: string;
+/** A key ssh-keygen cannot read makes it ask for a passphrase on its input: with none, it fails at once instead of waiting. */
+const SSH_KEYGEN = { stdin: 'ignore', timeout: 20_000 } as const;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'srun-docker-keys-'));
 });
@@ -41,7 +43,7 @@ afterAll(async () => {
 async function derivedPublicKey(name: string, privateKey: string): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, privateKey, { mode: 0o600 });
-  return (await execa('ssh-keygen', ['-y', '-f', path])).stdout.trim().split(/\s+/).slice(0, 2).join(' ');
+  return (await execa('ssh-keygen', ['-y', '-f', path], SSH_KEYGEN)).stdout.trim().split(/\s+/).slice(0, 2).join(' ');
 }
 
 describe('ed25519 keys in OpenSSH format', () => {
@@ -57,7 +59,7 @@ describe('ed25519 keys in OpenSSH format', () => {
   it('writes the same bytes as ssh-keygen for the same key, check word and comment', async () => {
     for (const comment of ['srun-docker-host', 'alice@node1', 'c', '']) {
       const path = join(dir, `keygen-${comment.length}`);
-      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path]);
+      await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], SSH_KEYGEN);
       const [privateKey, publicKey] = await Promise.all([readFile(path, 'utf8'), readFile(`${path}.pub`, 'utf8')]);
       const ours = encodeEd25519(decodeOpenSsh(privateKey));
       expect(ours.privateKey).toBe(privateKey);

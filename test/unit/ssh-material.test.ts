@@ -170,7 +170,7 @@ describe('the material on the real file system, keys made in-process', () => {
       [nodeHostKeyPath(dir, 'n2'), hostKey],
       [dir.clientKey, (await read(`${dir.clientKey}.pub`)).trim().split(/\s+/).slice(0, 2).join(' ')],
     ] as const) {
-      const derived = await execa('ssh-keygen', ['-y', '-f', path]);
+      const derived = await execa('ssh-keygen', ['-y', '-f', path], { stdin: 'ignore', timeout: 20_000 });
       expect(derived.stdout.trim().split(/\s+/).slice(0, 2).join(' ')).toBe(expected);
     }
   });
