@@ -50,17 +50,22 @@ export async function ensureJobDir(fs: FileSystem, dir: JobDir): Promise<void> {
   await fs.mkdir(dir.nodesDir, 0o700);
 }
 
-/** Starts rewriting the heartbeat file; the returned function stops it. */
-export function startHeartbeat(fs: FileSystem, dir: JobDir): () => void {
+/** Starts rewriting the heartbeat file; the returned function stops it, once its last write has finished. */
+export function startHeartbeat(fs: FileSystem, dir: JobDir): () => Promise<void> {
   let beat = 0;
+  let writing: Promise<void> = Promise.resolve();
   const write = (): void => {
     beat += 1;
-    void fs.writeFile(dir.heartbeat, `${beat}\n`, 0o600).catch(() => undefined);
+    writing = fs.writeFile(dir.heartbeat, `${beat}\n`, 0o600).catch(() => undefined);
   };
   write();
   const timer = setInterval(write, HEARTBEAT_INTERVAL_MS);
   timer.unref();
-  return () => clearInterval(timer);
+  // the last write is awaited: one still under way when the job directory is removed would leave it behind
+  return async () => {
+    clearInterval(timer);
+    await writing;
+  };
 }
 
 export async function writeJson(fs: FileSystem, path: string, value: NodeStatus | DoneInfo): Promise<void> {

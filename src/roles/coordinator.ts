@@ -49,12 +49,14 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     });
     teardown.add('tell workers the job is over', () => writeJson(fs, plan.jobDir.done, done));
     const stopHeartbeat = startHeartbeat(fs, plan.jobDir);
-    teardown.add('stop heartbeat', async () => stopHeartbeat());
+    teardown.add('stop heartbeat', stopHeartbeat);
     teardown.add('remove private files', () => fs.remove(ctx.privateDir));
 
     // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
     const material = makeClientMaterial(deps, ctx);
     material.catch(() => undefined); // awaited by the readiness wait
+    // a run that fails at once (no daemon) must not remove the job directory while the material is being written into it
+    teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
     // the job directory is made above, before the teardown that removes it is registered
     const prepared = await timings.measure('prepare', () => prepareNode(deps, ctx, Promise.resolve()));
     // the workers started their containers on their own: wait for them while this node starts its own

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { ensureJobDir, STATUS_READS_AT_ONCE, statusPollMs, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
+import { ensureJobDir, startHeartbeat, STATUS_READS_AT_ONCE, statusPollMs, waitForWorkersGone, watchIntervalMs, watchUntilDone, type WatchInput } from '../../src/coordination.js';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor, nodeStatusPath } from '../../src/jobdir.js';
 import { fakeClock, MemoryFs } from './fakes.js';
@@ -224,5 +224,25 @@ describe('waitForWorkersGone', () => {
     const start = Date.now();
     expect(await waitForWorkersGone(fs, DIR, ['n2'], 5000, () => Date.now())).toEqual([]);
     expect(Date.now() - start).toBeLessThan(2000);
+  });
+});
+
+describe('startHeartbeat', () => {
+  it('its stop waits for the write under way (the job directory is removed right after)', async () => {
+    const fs = jobFs();
+    let finish: () => void = () => undefined;
+    const realWrite = fs.writeFile.bind(fs);
+    fs.writeFile = (path: string, text: string) =>
+      new Promise<void>((resolve) => {
+        finish = () => void realWrite(path, text).then(resolve);
+      });
+    const stop = startHeartbeat(fs, DIR);
+    let stopped = false;
+    const stopping = stop().then(() => (stopped = true));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(stopped).toBe(false);
+    finish();
+    await stopping;
+    expect(await fs.readFile(DIR.heartbeat)).toBe('1\n');
   });
 });
