@@ -14,13 +14,13 @@ export default tseslint.config(
     },
   },
   {
-    files: ['**/*.js', '**/*.mjs', 'bin/srun-docker'],
+    files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: globals.node },
   },
   {
     // CommonJS (bin/package.json): started by srun on every node, without the ES module loader
     files: ['bin/srun-docker'],
-    languageOptions: { sourceType: 'commonjs' },
+    languageOptions: { globals: globals.node, sourceType: 'commonjs' },
     rules: { '@typescript-eslint/no-require-imports': 'off' },
   },
 );

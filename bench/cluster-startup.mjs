@@ -25,6 +25,8 @@ const NODE_COUNTS = String(args.nodes ?? '3,1').split(',').map(Number);
 const CLUSTER_HOME = '/tmp/srun-docker-cluster/home/alice';
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
 const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
+/** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
+const compared = (label, path) => `.bench/${label}${extname(path)}`;
 
 /** The three commands on n nodes: srun alone, the floor, srun-docker. */
 function variants(n) {
@@ -35,7 +37,7 @@ function variants(n) {
     ...Object.fromEntries(
       COMPARE.map(([label, path]) => [
         `${SRUN_DOCKER(n)}, build ${label}`,
-        ['srun', `-N${n}`, 'node', `/home/alice/.bench/${label}${extname(path)}`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+        ['srun', `-N${n}`, 'node', `/home/alice/${compared(label, path)}`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
       ]),
     ),
   };
@@ -90,8 +92,8 @@ if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 
 try {
   if (COMPARE.length > 0) mkdirSync(`${CLUSTER_HOME}/.bench`, { recursive: true });
   for (const [label, path] of COMPARE) {
-    copyFileSync(path, `${CLUSTER_HOME}/.bench/${label}${extname(path)}`);
-    chmodSync(`${CLUSTER_HOME}/.bench/${label}${extname(path)}`, 0o644);
+    copyFileSync(path, `${CLUSTER_HOME}/${compared(label, path)}`);
+    chmodSync(`${CLUSTER_HOME}/${compared(label, path)}`, 0o644);
   }
   for (const n of NODE_COUNTS) await measure(n);
 } finally {

@@ -13,7 +13,12 @@ import { Script } from 'node:vm';
  */
 
 /** The line `npm run build` puts under the shebang: the build's content hash, which names its cache. */
-export const BUILD_ID_PATTERN = /^\/\/ srun-docker-build: ([0-9a-f]{8,64})$/m;
+const BUILD_ID_PATTERN = /^\/\/ srun-docker-build: ([0-9a-f]{8,64})$/m;
+
+/** The build id of a bundle's source (on its first lines), if it has one. */
+export function buildIdOf(source: string): string | undefined {
+  return BUILD_ID_PATTERN.exec(source.slice(0, 300))?.[1];
+}
 
 export interface CodeCacheEnv {
   /** `off` disables the cache; a path puts it there instead of the node-local default. */
@@ -73,10 +78,11 @@ const processEffects: RunEffects = {
 export function runBundle(bundle: string, env: CodeCacheEnv, effects: RunEffects = processEffects): BundleRun {
   const { uid } = effects;
   const source = readFileSync(bundle, 'utf8');
-  const buildId = BUILD_ID_PATTERN.exec(source.slice(0, 300))?.[1];
+  const buildId = buildIdOf(source);
   const dir = cacheDirFor(env, uid);
   const cacheFile = dir !== undefined && buildId !== undefined ? join(dir, cacheFileName(buildId, process.version, process.arch)) : undefined;
-  const dirUsable = dir !== undefined && (trustedDir(dir, uid) || makeOwnDir(dir, uid));
+  // only a bundle that can have a cache makes its directory
+  const dirUsable = dir !== undefined && cacheFile !== undefined && (trustedDir(dir, uid) || makeOwnDir(dir, uid));
   const cachedData = cacheFile !== undefined && dirUsable ? readIfThere(cacheFile) : undefined;
   // the shebang is only valid on a script's first line, and the wrapper comes before it
   const body = source.startsWith('#!') ? `//${source.slice(2)}` : source;

@@ -3,7 +3,7 @@ import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { BUILD_ID_PATTERN } from '../../src/code-cache.js';
+import { buildIdOf } from '../../src/code-cache.js';
 import { JOB_IMAGE, PROJECT, testUser } from '../support/cli.js';
 import { containersOf } from '../support/docker.js';
 
@@ -57,7 +57,7 @@ describe('packaging', () => {
     expect(run.exitCode).toBe(3);
     expect(await containersOf(user.name)).toEqual([]);
     // the installed command keeps the build's code cache where the README says: node-local, the user's alone
-    const buildId = BUILD_ID_PATTERN.exec(readFileSync(join(PROJECT, 'dist', 'srun-docker.cjs'), 'utf8').slice(0, 300))?.[1];
+    const buildId = buildIdOf(readFileSync(join(PROJECT, 'dist', 'srun-docker.cjs'), 'utf8'));
     const cacheDir = join(tmpdir(), `srun-docker-code-cache-${user.uid}`);
     const info = statSync(cacheDir);
     expect([info.uid, info.mode & 0o777]).toEqual([user.uid, 0o700]);

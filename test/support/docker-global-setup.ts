@@ -1,6 +1,5 @@
 import { rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { cacheDirFor } from '../../src/code-cache.js';
 import { testUser } from './cli.js';
 
 /**
@@ -8,5 +7,8 @@ import { testUser } from './cli.js';
  * build's code cache in the node-local temp directory (as a user's runs do); the tests remove it.
  */
 export default function setup(): () => void {
-  return () => rmSync(join(tmpdir(), `srun-docker-code-cache-${testUser().uid}`), { recursive: true, force: true });
+  const dir = cacheDirFor({}, testUser().uid); // the default place: the tests' runs set no SRUN_DOCKER_CODE_CACHE
+  return () => {
+    if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
+  };
 }

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { BUILD_ID_PATTERN, cacheDirFor, cacheFileName, runBundle, trustedDir, type RunEffects } from '../../src/code-cache.js';
+import { buildIdOf, cacheDirFor, cacheFileName, runBundle, trustedDir, type RunEffects } from '../../src/code-cache.js';
 
 const uid = process.getuid?.() ?? 0;
 let dir = '';
@@ -148,7 +148,7 @@ describe('the code cache of the single-file build', () => {
   });
 
   it('reads the build id the build writes under the shebang', () => {
-    expect(BUILD_ID_PATTERN.exec('#!/usr/bin/env node\n// srun-docker-build: 0123456789abcdef\nvar x;')?.[1]).toBe('0123456789abcdef');
-    expect(BUILD_ID_PATTERN.exec('#!/usr/bin/env node\n// srun-docker-build: not-hex\n')).toBeNull();
+    expect(buildIdOf('#!/usr/bin/env node\n// srun-docker-build: 0123456789abcdef\nvar x;')).toBe('0123456789abcdef');
+    expect(buildIdOf('#!/usr/bin/env node\n// srun-docker-build: not-hex\n')).toBeUndefined();
   });
 });
