@@ -61,6 +61,34 @@ const lazyStringWidth = {
   },
 };
 
+// Node modules that dependencies require as they load, for parts srun-docker never reaches: docker-modem's
+// https:// transport (srun-docker speaks to the daemon over its unix socket or tcp://) and dockerode's
+// gzipped build contexts. Loading them cost ~5 ms of CPU at every node's start (https brings in tls);
+// each now loads on the first call of one of its functions. (yargs' assert is called at every start.)
+const LAZY_BUILTINS = { https: '/docker-modem/lib/', zlib: '/dockerode/lib/' };
+const lazyBuiltins = {
+  name: 'lazy-builtins',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(node:)?(${Object.keys(LAZY_BUILTINS).join('|')})$`) }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      return args.importer.includes(LAZY_BUILTINS[name]) ? { path: name, namespace: 'lazy-builtin' } : undefined;
+    });
+    b.onLoad({ filter: /.*/, namespace: 'lazy-builtin' }, async (args) => {
+      const real = await import(`node:${args.path}`);
+      const functions = Object.keys(real).filter((key) => key !== 'default' && typeof real[key] === 'function');
+      return {
+        contents: [
+          'let real;',
+          `const load = () => (real ??= require('node:${args.path}'));`,
+          // constructors too (https.Agent): called with new, they construct the real class
+          ...functions.map((key) => `export function ${key}(...args) { return new.target ? new (load().${key})(...args) : load().${key}.apply(this, args); }`),
+        ].join('\n'),
+        loader: 'js',
+      };
+    });
+  },
+};
+
 // V8 reads every byte of a script before it runs any of it: each node parsed ssh2 and execa (half the
 // build), which only the coordinator's logins and the rare child process use. They are bundled on
 // their own and kept in the build as strings — a string is only scanned — and compiled on first use
@@ -81,6 +109,10 @@ const deferredCompile = {
         external: ['cpu-features', '*.node'],
         logLevel: 'warning',
         metafile: true,
+        // every node reads these strings at its start, only the coordinator compiles one; names are
+        // kept (identifiers are not minified), so stack traces through ssh2 still say where
+        minifyWhitespace: true,
+        minifySyntax: true,
       });
       deferredInputs[args.path] = inner.metafile;
       const source = `${inner.outputFiles[0].text}\n//# sourceURL=srun-docker-${args.path}.cjs`;
@@ -125,11 +157,15 @@ const result = await build({
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
   },
-  plugins: [unreachable, lazyStringWidth, deferredCompile],
+  plugins: [unreachable, lazyStringWidth, lazyBuiltins, deferredCompile],
   metafile: true,
   logLevel: 'warning',
 });
 const built = readFileSync(outfile, 'utf8');
+// bin/srun-docker reads the build as Latin-1 (a copy into V8's heap; UTF-8 is decoded, ~5 ms more per
+// start): esbuild escapes every non-ASCII character, and this keeps it that way
+const nonAscii = [...built].findIndex((c) => c.charCodeAt(0) > 0x7f);
+if (nonAscii !== -1) throw new Error(`${outfile} has a non-ASCII character at ${nonAscii}; bin/srun-docker reads it as Latin-1`);
 writeFileSync(outfile, built.replace(BUILD_ID_LINE, `// srun-docker-build: ${createHash('sha256').update(built).digest('hex').slice(0, 16)}`));
 chmodSync(outfile, 0o755);
 await build({

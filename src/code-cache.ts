@@ -77,7 +77,8 @@ const processEffects: RunEffects = {
  */
 export function runBundle(bundle: string, env: CodeCacheEnv, effects: RunEffects = processEffects): BundleRun {
   const { uid } = effects;
-  const source = readFileSync(bundle, 'utf8');
+  // the build is ASCII (scripts/bundle.mjs checks): Latin-1 is a plain copy, UTF-8 a decode (~5 ms a start)
+  const source = readFileSync(bundle, 'latin1');
   const buildId = buildIdOf(source);
   const dir = cacheDirFor(env, uid);
   const cacheFile = dir !== undefined && buildId !== undefined ? join(dir, cacheFileName(buildId, process.version, process.arch)) : undefined;

@@ -7,7 +7,8 @@
  *
  * The coordinator's container also runs the job: once every node answers, srun-docker writes `go` to
  * the container's input (attached before it started) and the script runs the job with the variables
- * of $6; its exit code goes to $7 and ends the container with that code. A `docker exec` cost every job ~50 ms
+ * of $6; a line with marker $8 and the exit code ends each output stream, the code goes to $7, and
+ * the container ends with it. A `docker exec` cost every job ~50 ms
  * of the daemon's time, and a container still running sshd had to be killed instead of just ending.
  * Input that ends without `go` (srun-docker is gone) ends the container at once.
  */
@@ -30,7 +31,7 @@ export const WATCHDOG_SCRIPT = [
   '  return 1',
   '}',
   'if [ -z "$6" ]; then watch && exit 0; wait "$sshd"; exit; fi',
-  'env=$6; exitfile=$7; shift 7',
+  'env=$6; exitfile=$7; marker=$8; shift 8',
   // an asynchronous list's input is /dev/null in sh: the job's reader gets the container's input as fd 3
   'exec 3<&0 </dev/null',
   // Podman passes the attach request's own body (dockerode sends one) to the input first: lines before `go` are skipped
@@ -39,7 +40,10 @@ export const WATCHDOG_SCRIPT = [
   '( watch; kill "$job" 2>/dev/null ) & watcher=$!',
   // the container's exit code is the job's; the exit of PID 1 ends whatever else is left in the container
   'wait "$job"; code=$?',
-  // read by srun-docker once the output ends: sooner than the daemon reports the container's exit
+  // all the job's output is written: this line on each stream says so, with the code (job-end.ts),
+  // ~90 ms before the container's exit has gone through containerd and the daemon
+  `printf '\\036%s:%s\\n' "$marker" "$code"; printf '\\036%s:%s\\n' "$marker" "$code" >&2`,
+  // for an output that ended without those lines: read once it ends, sooner than the daemon reports the exit
   'echo "$code" >"$exitfile"',
   'kill "$watcher" "$sshd" 2>/dev/null',
   'exit "$code"',
@@ -53,8 +57,11 @@ export interface ContainerCommandInput {
   sshdPort: number;
   heartbeat: string;
   sshdLog: string;
-  /** The coordinator's: the job's command, the file of its variables (sourced once `go` arrives), the file for its exit code. */
-  job?: { command: readonly string[]; envFile: string; exitFile: string };
+  /**
+   * The coordinator's: the job's command, the file of its variables (sourced once `go` arrives), the
+   * file for its exit code, and the marker of the line that says the job ended (job-end.ts).
+   */
+  job?: { command: readonly string[]; envFile: string; exitFile: string; endMarker: string };
 }
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
@@ -68,6 +75,7 @@ export function containerCommand(input: ContainerCommandInput): { Entrypoint: st
       input.sshdLog,
       input.job?.envFile ?? '',
       input.job?.exitFile ?? '',
+      input.job?.endMarker ?? '',
       ...(input.job?.command ?? []),
     ],
   };

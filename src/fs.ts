@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { readFile as readFileCallback } from 'node:fs';
+import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 
 /** File-system effects, passed in: the job directory lives on the shared home. */
@@ -29,13 +30,16 @@ export const nodeFileSystem: FileSystem = {
     await chmod(temporary, mode);
     await rename(temporary, path);
   },
-  async readFile(path) {
-    try {
-      return await readFile(path, 'utf8');
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+  readFile(path) {
+    // the callback form: a missing file is the common answer of a poll (a worker's status before it
+    // reports), and fs/promises turns each one into a rejected promise with a captured stack trace
+    return new Promise((resolve, reject) => {
+      readFileCallback(path, 'utf8', (error, text) => {
+        if (error === null) resolve(text);
+        else if (isNotFound(error)) resolve(undefined);
+        else reject(error);
+      });
+    });
   },
   async exists(path) {
     try {

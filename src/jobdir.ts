@@ -59,6 +59,11 @@ export function nodeStatusPath(dir: JobDir, node: string): string {
   return join(dir.nodesDir, `${node}.json`);
 }
 
+/** The node whose status file this entry of the nodes directory is (its sshd log and half-written files are none). */
+export function nodeOfStatusFile(entry: string): string | undefined {
+  return entry.endsWith('.json') && !entry.startsWith('.') ? entry.slice(0, -'.json'.length) : undefined;
+}
+
 /** sshd's own messages on a node, kept in the job dir so they outlive an auto-removed container. */
 export function sshdLogPath(dir: JobDir, node: string): string {
   return join(dir.nodesDir, `${node}.sshd.log`);

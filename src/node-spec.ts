@@ -1,5 +1,6 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
+import { jobEndMarker } from './job-end.js';
 import { buildContainerSpec } from './container-spec.js';
 import type { Identity } from './identity.js';
 import { sshdLogPath } from './jobdir.js';
@@ -21,7 +22,10 @@ export function nodeContainerSpec(
   facts: NodeSpecFacts,
   droppedDefaultUlimits: readonly string[] = [],
 ): Docker.ContainerCreateOptions {
-  const job = plan.role === 'coordinator' ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit } : undefined;
+  const job =
+    plan.role === 'coordinator'
+      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, endMarker: jobEndMarker(plan.jobId, plan.stepId) }
+      : undefined;
   const spec = buildContainerSpec({
     name: plan.containerName,
     image: plan.image,

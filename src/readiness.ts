@@ -15,18 +15,26 @@ export interface ReadinessInput<T> {
   concurrency: number;
   /** The node's own word; cheap (one small file), polled until the node is up or failed (see statusPollMs). */
   report: (node: string) => Promise<NodeReport<T>>;
+  /**
+   * The nodes that may have said anything yet (one directory listing): a poll round reads only their
+   * reports. Without it, every silent node's report is read each round.
+   */
+  mayHaveReported?: () => Promise<ReadonlySet<string>>;
   /** One real login into a node that says it is up; rejects with a short reason. */
   probe: (node: string, info: T) => Promise<void>;
   signal: AbortSignal;
   /** Backoff between login attempts of one node, ms: short at first so a late sshd is seen quickly. */
   backoff?: { min: number; max: number; factor: number };
   pollMs?: number;
+  /** Called once, with what every node reported, as soon as all have said they are up (their logins may still run). */
+  onAllReported?: (infos: ReadonlyMap<string, T>) => void;
 }
 
 /** Capped at 250 ms so a node is seen within about half a second of its sshd answering. */
 export const DEFAULT_BACKOFF = { min: 50, max: 250, factor: 1.5 };
 
 class NotUpYet extends Error {}
+const NEVER_REPORTED = 'srun-docker there never reported its sshd up (is the home directory shared between the nodes?)';
 
 /**
  * Waits until every node says its sshd is up and then passes a real login, all nodes in parallel,
@@ -45,30 +53,36 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   const signal = AbortSignal.any([input.signal]);
   setMaxListeners(input.nodes.length + 10, signal);
   const upInfo = new Map<string, T>();
+  const reportedInfo = new Map<string, T>();
 
-  const reported = async (node: string): Promise<T> => {
+  /** What the node says now; a failure it reported rejects for good (AbortError: p-retry does not retry it). */
+  const readReport = async (node: string): Promise<Exclude<NodeReport<T>, { state: 'failed' }>> => {
     const report = await readLimit(() => input.report(node));
     if (report.state === 'failed') throw new AbortError(report.reason);
-    if (report.state === 'pending') throw new NotUpYet('srun-docker there never reported its sshd up (is the home directory shared between the nodes?)');
+    return report;
+  };
+
+  const reported = async (node: string): Promise<T> => {
+    const report = await readReport(node);
+    if (report.state === 'pending') throw new NotUpYet(NEVER_REPORTED);
     return report.info;
   };
 
-  const untilUp = async (node: string): Promise<T> => {
-    for (;;) {
-      try {
-        return await reported(node);
-      } catch (error) {
-        if (!(error instanceof NotUpYet) || Date.now() > deadline) throw error;
-      }
-      await sleep(pollMs, undefined, { signal });
-    }
-  };
+  const whenUp = pollUntilUp(input.nodes, {
+    readReport,
+    mayHaveReported: input.mayHaveReported,
+    pollMs,
+    deadline,
+    signal,
+  });
 
   const results = await Promise.allSettled(
     input.nodes.map(async (node) => {
       // the deadline check below must report the node's own last error, not a generic one
       let lastError: unknown;
-      const info = await untilUp(node);
+      const info = await (whenUp.get(node) ?? Promise.reject(new Error(`${node} is not polled`)));
+      reportedInfo.set(node, info);
+      if (reportedInfo.size === input.nodes.length) input.onAllReported?.(reportedInfo);
       await pRetry(
         async () => {
           // a node that failed after saying it was up (its container stopped) is not worth waiting for
@@ -99,6 +113,57 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   });
   if (unready.length > 0) throw new ReadinessTimeoutError(unready, input.timeoutSeconds);
   return upInfo;
+}
+
+interface PollInput<T> {
+  readReport: (node: string) => Promise<Exclude<NodeReport<T>, { state: 'failed' }>>;
+  mayHaveReported: (() => Promise<ReadonlySet<string>>) | undefined;
+  pollMs: number;
+  deadline: number;
+  signal: AbortSignal;
+}
+
+/**
+ * One poll loop for every node that has not said it is up: each round lists who may have reported,
+ * reads those reports, and sleeps. With 1,000 nodes that is one listing and a few reads a round, not
+ * 1,000 timers each failing to open a file that is not there yet. Resolves each node's promise with
+ * what it reported; rejects it with the failure it reported, at the deadline, or on abort.
+ */
+function pollUntilUp<T>(nodes: readonly string[], input: PollInput<T>): Map<string, Promise<T>> {
+  const silent = new Map<string, { resolve: (info: T) => void; reject: (error: unknown) => void }>();
+  const whenUp = new Map(nodes.map((node) => [node, new Promise<T>((resolve, reject) => silent.set(node, { resolve, reject }))]));
+  const settle = (node: string): { resolve: (info: T) => void; reject: (error: unknown) => void } | undefined => {
+    const waiter = silent.get(node);
+    silent.delete(node);
+    return waiter;
+  };
+  const round = async (): Promise<void> => {
+    const listed = await input.mayHaveReported?.();
+    const due = [...silent.keys()].filter((node) => listed?.has(node) ?? true);
+    await Promise.all(
+      due.map(async (node) => {
+        try {
+          const report = await input.readReport(node);
+          if (report.state === 'up') settle(node)?.resolve(report.info);
+        } catch (error) {
+          settle(node)?.reject(error);
+        }
+      }),
+    );
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        await round();
+        if (silent.size === 0) return;
+        if (Date.now() > input.deadline) throw new NotUpYet(NEVER_REPORTED);
+        await sleep(input.pollMs, undefined, { signal: input.signal });
+      }
+    } catch (error) {
+      for (const node of [...silent.keys()]) settle(node)?.reject(error);
+    }
+  })();
+  return whenUp;
 }
 
 function reasonOf(error: unknown): string {

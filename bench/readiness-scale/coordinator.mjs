@@ -1,12 +1,11 @@
 // The coordinator's side of bench/readiness-scale.mjs, in its own process so that its memory and
 // file descriptors are measured alone: the real waitForNodes + the shipped probe (in-process login) from
-// dist/, with the real status reads of the job directory (a node is logged in to once its status file
+// dist/, with the real status reads of the job directory (one listing a round, then the reports it names; a node is logged in to once its status file
 // says its sshd is up, with the host key to expect), and a sampler alongside.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { readNodeStatus } from '../../dist/coordination.js';
-import { reportOf } from '../../dist/roles/coordinator.js';
+import { statusReader } from '../../dist/roles/coordinator.js';
 import { nodeFileSystem } from '../../dist/fs.js';
 import { waitForNodes } from '../../dist/readiness.js';
 import { execaRunner } from '../../dist/runner.js';
@@ -71,7 +70,7 @@ async function run({ nodes, port, dir, concurrency, timeoutSeconds, trace, varia
       timeoutSeconds,
       concurrency,
       probe: counted,
-      report: async (node) => reportOf(node, await readNodeStatus(nodeFileSystem, dir, node), port),
+      ...statusReader(nodeFileSystem, dir, port),
       signal: controller.signal,
     });
   } catch (caught) {

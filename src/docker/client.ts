@@ -19,7 +19,8 @@ export interface DockerClient {
    * Attaches to a created container that has not started yet — its input, and its output into
    * `output` — and waits for its end: set up before the start, so no output and no exit is missed.
    */
-  attach(id: string, output: ContainerOutput): Promise<AttachedContainer>;
+  /** Attached before the start; `jobEndMarker`: the job-end lines (job-end.ts) are taken out of the output and reported. */
+  attach(id: string, output: ContainerOutput, jobEndMarker?: string): Promise<AttachedContainer>;
 }
 
 export interface AttachedContainer {
@@ -32,6 +33,11 @@ export interface AttachedContainer {
   exited: Promise<number | undefined>;
   /** Once the container's output has ended (its processes are gone): before the daemon reports the exit. Never rejects. */
   outputEnded: Promise<void>;
+  /**
+   * Once the job-end line has come through on both stdout and stderr (all the job's output is
+   * forwarded): the exit code it carries; undefined when the output ended without it. Never rejects.
+   */
+  jobEnded: Promise<number | undefined>;
   /** Once Docker has removed it (AutoRemove, or a forced removal). Never rejects. */
   removed: Promise<void>;
 }

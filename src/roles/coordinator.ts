@@ -8,15 +8,17 @@ import {
 import { START_JOB } from '../container-command.js';
 import type { AttachedContainer } from '../docker/client.js';
 import { LaunchError } from '../errors.js';
+import { jobEndMarker } from '../job-end.js';
 import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../job-env.js';
-import type { DoneInfo, NodeStatus } from '../jobdir.js';
+import { nodeOfStatusFile, type DoneInfo, type JobDir, type NodeStatus } from '../jobdir.js';
+import type { FileSystem } from '../fs.js';
 import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
-import { waitForNodes, type NodeReport } from '../readiness.js';
+import { waitForNodes, type NodeReport, type ReadinessInput } from '../readiness.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { containerStopped, imagePath, ownSshdGreets, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
@@ -59,21 +61,30 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
     // the job directory is made above, before the teardown that removes it is registered
     const prepared = await timings.measure('prepare', () => prepareNode(deps, ctx, Promise.resolve()));
+    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
+    ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
+    // the job's files need only what the workers reported: they are written while the last logins run
+    let jobFiles: Promise<Record<string, string>> | undefined;
+    const writeFilesFor = (statuses: ReadonlyMap<string, StartedStatus>): Promise<Record<string, string>> => {
+      jobFiles = writeJobFiles(deps, ctx, prepared, statuses, ownSlots);
+      jobFiles.catch(() => undefined); // awaited once every login passed
+      return jobFiles;
+    };
+    // the job directory must not be removed while they are being written into it
+    teardown.add('finish writing the job files', async () => void (await jobFiles?.catch(() => undefined)));
     // the workers started their containers on their own: wait for them while this node starts its own
     const stopWaiting = new AbortController();
     const readiness = timings.measure('readiness', async () => {
       await material;
-      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers);
+      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers, writeFilesFor);
     });
     readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
-    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
-    ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
     let own: AttachedContainer | undefined;
     const containerId = await timings
       .measure('container', () =>
         startNodeContainer(deps, ctx, prepared, teardown, {
           beforeStart: async (id) => {
-            own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr });
+            own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr }, jobEndMarker(plan.jobId, plan.stepId));
           },
           removed: async () => own?.removed,
         }),
@@ -83,39 +94,15 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
         throw error;
       });
     const container = attached(own, containerId);
-    // with workers, this node's own sshd must greet too (pdsh-style launchers log in to every host,
+    // with workers, this node's own sshd must listen too (pdsh-style launchers log in to every host,
     // this one included); a one-node job starts without waiting for it
     const ownSshd = workers.length > 0 ? waitForOwnSshd(deps, ctx, container) : Promise.resolve();
     ownSshd.catch(() => undefined); // awaited below, after the workers
     const started = await readiness;
     await ownSshd;
-    const nodes: NodeSlots[] = [];
-    const hostKeys = new Map<string, string>();
-    for (const node of plan.nodes) {
-      const status = started.get(node);
-      nodes.push({ node, slots: status?.slots ?? (await ownSlots) });
-      const hostKey = status === undefined ? prepared.hostKey : status.hostKey;
-      if (hostKey !== undefined) hostKeys.set(node, hostKey);
-    }
-    const env = buildJobEnv({
-      nodes,
-      port: plan.port,
-      masterPort: plan.masterPort,
-      dir: plan.jobDir,
-      sshconfigdir: plan.sshconfigdir,
-      scriptPath: plan.scriptPath,
-      scriptArgs: ctx.options.scriptArgs,
-      envlist: plan.envlist,
-      imagePath: imagePath(prepared.facts.env),
-      asRoot: ctx.identity.uid === 0,
-    });
-    await Promise.all([
-      ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => fs.writeFile(path, text, 0o600)),
-      ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, fs)] : []),
-      fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
-    ]);
+    const env = await (jobFiles ?? writeFilesFor(started));
     if (container.hasEnded()) throw await containerStopped(fs, plan);
-    log.info(`running ${plan.scriptPath} on ${nodes.length} node(s), np=${env.np}`);
+    log.info(`running ${plan.scriptPath} on ${plan.nodes.length} node(s), np=${env.np}`);
     // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
     const code = await timings.measure('job', async () => {
       container.session.send(START_JOB);
@@ -133,16 +120,18 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
 }
 
 /**
- * The job's exit code: from the file the container writes as the job ends, read once its output has
- * ended (~10 ms before the daemon reports the exit), or else from the daemon. A container removed
- * under the running job (teardown after a signal) reports a failure, not success.
+ * The job's exit code: from the job-end lines once both outputs have passed them; else (an output
+ * that ended without them) from the file the container writes as the job ends, read once its output
+ * has ended, or from the daemon. A container removed under the running job (teardown after a
+ * signal) reports a failure, not success.
  */
 export async function jobExitCode(session: AttachedContainer, readExitFile: () => Promise<string | undefined>): Promise<number> {
+  const fromLines = session.jobEnded.then((code) => code ?? new Promise<never>(() => undefined));
   const fromFile = session.outputEnded.then(async () => {
     const text = (await readExitFile().catch(() => undefined))?.trim();
     return text !== undefined && /^\d+$/.test(text) ? Number(text) : await session.exited;
   });
-  return (await Promise.race([fromFile, session.exited])) ?? 137;
+  return (await Promise.race([fromLines, fromFile, session.exited])) ?? 137;
 }
 
 interface OwnContainer {
@@ -159,14 +148,51 @@ function attached(session: AttachedContainer | undefined, id: string): OwnContai
   return { session, hasEnded: () => ended };
 }
 
-/** Until this node's sshd greets; a container that ended first is reported with sshd's own reason. */
+/** Until this node's sshd listens; a container that ended first is reported with sshd's own reason. */
 async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnContainer): Promise<void> {
-  const greeted = await ownSshdGreets(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !container.hasEnded());
-  if (!greeted) {
+  const listening = await ownSshdListens(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !container.hasEnded());
+  if (!listening) {
     throw container.hasEnded()
       ? await containerStopped(deps.fs, ctx.plan)
-      : new LaunchError(`sshd on ${ctx.plan.node} did not answer on port ${ctx.plan.port} within ${ctx.options.timeoutSeconds} s`);
+      : new LaunchError(`sshd on ${ctx.plan.node} did not listen on port ${ctx.plan.port} within ${ctx.options.timeoutSeconds} s`);
   }
+}
+
+/** The job's variables (job.env), its host files and the known_hosts pinning every node's host key, from what each worker reported. */
+async function writeJobFiles(
+  deps: NodeDeps,
+  ctx: NodeContext,
+  prepared: PreparedNode,
+  statuses: ReadonlyMap<string, StartedStatus>,
+  ownSlots: Promise<number>,
+): Promise<Record<string, string>> {
+  const { plan } = ctx;
+  const nodes: NodeSlots[] = [];
+  const hostKeys = new Map<string, string>();
+  for (const node of plan.nodes) {
+    const status = statuses.get(node);
+    nodes.push({ node, slots: status?.slots ?? (await ownSlots) });
+    const hostKey = status === undefined ? prepared.hostKey : status.hostKey;
+    if (hostKey !== undefined) hostKeys.set(node, hostKey);
+  }
+  const env = buildJobEnv({
+    nodes,
+    port: plan.port,
+    masterPort: plan.masterPort,
+    dir: plan.jobDir,
+    sshconfigdir: plan.sshconfigdir,
+    scriptPath: plan.scriptPath,
+    scriptArgs: ctx.options.scriptArgs,
+    envlist: plan.envlist,
+    imagePath: imagePath(prepared.facts.env),
+    asRoot: ctx.identity.uid === 0,
+  });
+  await Promise.all([
+    ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
+    ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, deps.fs)] : []),
+    deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
+  ]);
+  return env;
 }
 
 async function makeClientMaterial(deps: NodeDeps, ctx: NodeContext): Promise<void> {
@@ -175,7 +201,12 @@ async function makeClientMaterial(deps: NodeDeps, ctx: NodeContext): Promise<voi
   await createClientMaterial({ dir: plan.jobDir, nodes: plan.nodes, port: plan.port, user: ctx.identity.user }, deps.fs);
 }
 
-async function waitForWorkers(deps: NodeDeps, ctx: NodeContext, workers: readonly string[]): Promise<Map<string, StartedStatus>> {
+async function waitForWorkers(
+  deps: NodeDeps,
+  ctx: NodeContext,
+  workers: readonly string[],
+  onAllReported: (statuses: ReadonlyMap<string, StartedStatus>) => void,
+): Promise<Map<string, StartedStatus>> {
   if (workers.length === 0) return new Map();
   const { plan } = ctx;
   deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh on port ${plan.port} (up to ${ctx.options.timeoutSeconds} s)`);
@@ -190,10 +221,23 @@ async function waitForWorkers(deps: NodeDeps, ctx: NodeContext, workers: readonl
     nodes: workers,
     timeoutSeconds: ctx.options.timeoutSeconds,
     concurrency: READINESS_CONCURRENCY,
-    report: async (node) => reportOf(node, await readNodeStatus(deps.fs, plan.jobDir, node), plan.port),
+    ...statusReader(deps.fs, plan.jobDir, plan.port),
     probe,
     signal: deps.signal,
+    onAllReported,
   });
+}
+
+/**
+ * The workers' status files, as the readiness wait reads them: one listing of the nodes directory
+ * says who has written one, and only those are read. A failed open of a file not there yet was
+ * most of a poll round's cost, and there was one per silent worker every round.
+ */
+export function statusReader(fs: FileSystem, dir: JobDir, port: number): Pick<ReadinessInput<StartedStatus>, 'report' | 'mayHaveReported'> {
+  return {
+    report: async (node) => reportOf(node, await readNodeStatus(fs, dir, node), port),
+    mayHaveReported: async () => new Set((await fs.list(dir.nodesDir)).map(nodeOfStatusFile).filter((node) => node !== undefined)),
+  };
 }
 
 /** A worker's status file, as the readiness wait reads it. */

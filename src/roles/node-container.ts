@@ -7,7 +7,7 @@ import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
 import { LaunchError } from '../errors.js';
 import { cacheRoot, sshdLogPath } from '../jobdir.js';
-import { waitForSshBanner } from '../ssh/banner.js';
+import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
@@ -147,11 +147,11 @@ export async function startNodeContainer(
 }
 
 /**
- * Until this node's own sshd greets on loopback (true), or `maxMs` passed or `stillRunning` says the
- * container stopped (false): sshd will never greet then.
+ * Until this node's own sshd listens (true), or `maxMs` passed or `stillRunning` says the container
+ * stopped (false): sshd will never listen then.
  */
-export function ownSshdGreets(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>): Promise<boolean> {
-  return waitForSshBanner({ host: '127.0.0.1', port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: Date.now });
+export function ownSshdListens(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>): Promise<boolean> {
+  return waitForSshdListening({ port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: Date.now });
 }
 
 /** Why this node's container stopped, as far as sshd's log says. */

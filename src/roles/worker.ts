@@ -5,14 +5,14 @@ import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
 import type { LaunchPlan } from '../plan.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
-import { containerStopped, ownSshdGreets, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
-/** How long a worker waits for its own sshd's greeting before it reports it up anyway (the coordinator's login decides). */
-const SSHD_GREETING_MAX_MS = 10_000;
+/** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
+const SSHD_LISTEN_MAX_MS = 10_000;
 
 /**
  * Every other node: makes its own sshd host key and config, starts its container with sshd without
- * waiting for anyone, says so once sshd greets, and keeps the container until the coordinator says
+ * waiting for anyone, says so once sshd listens, and keeps the container until the coordinator says
  * done — or is plainly gone.
  */
 export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
@@ -29,8 +29,8 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     slots.catch(() => undefined); // awaited below, unless the container start fails first
     const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
     const running = async (): Promise<boolean> => (await deps.docker.inspectContainer(containerId))?.running === true;
-    const greeted = await deps.timings.measure('sshd', () => ownSshdGreets(deps, plan, SSHD_GREETING_MAX_MS, running));
-    if (!greeted && !(await running())) throw await containerStopped(fs, plan);
+    const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, running));
+    if (!listening && !(await running())) throw await containerStopped(fs, plan);
     await writeStatus(fs, plan, { state: 'started', slots: await slots, port: plan.port, hostKey: prepared.hostKey });
     const end = await watchUntilDone({
       fs,

@@ -1,40 +1,17 @@
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { waitUntil, type WaitUntil } from '../wait-until.js';
 
-export interface BannerWait {
+export interface BannerWait extends WaitUntil {
   host: string;
   port: number;
-  /** Give up after this long: the real login from the coordinator is the judge, this only saves it retries. */
-  maxMs: number;
-  intervalMs: number;
-  /** Checked every 100 ms or so: false ends the wait at once (the container stopped: sshd will never greet). */
-  stillWorthWaiting: () => Promise<boolean>;
-  signal: AbortSignal;
-  now: () => number;
 }
 
-const CHECK_EVERY_MS = 100;
-
 /**
- * Waits until an ssh server on host:port sends its `SSH-2.0-...` greeting, the moment sshd can take a
- * login. A worker reports its sshd up only then, so the coordinator's first login is not refused.
- * Resolves true when greeted, false when `maxMs` passed without a greeting or waiting stopped being worth it.
+ * Waits until an ssh server on host:port sends its `SSH-2.0-...` greeting. Resolves true when
+ * greeted, false when `maxMs` passed without a greeting or waiting stopped being worth it.
  */
-export async function waitForSshBanner(input: BannerWait): Promise<boolean> {
-  const deadline = input.now() + input.maxMs;
-  let nextCheck = input.now() + CHECK_EVERY_MS;
-  while (input.now() < deadline) {
-    input.signal.throwIfAborted();
-    if (await greets(input.host, input.port, Math.max(1, deadline - input.now()))) return true;
-    if (input.now() >= nextCheck) {
-      if (!(await input.stillWorthWaiting())) return false;
-      nextCheck = input.now() + CHECK_EVERY_MS;
-    }
-    // an abort ends the sleep; the check at the top of the loop rejects with its reason
-    await sleep(input.intervalMs, undefined, { signal: input.signal }).catch(() => undefined);
-  }
-  input.signal.throwIfAborted();
-  return false;
+export function waitForSshBanner(input: BannerWait): Promise<boolean> {
+  return waitUntil(input, (remainingMs) => greets(input.host, input.port, remainingMs));
 }
 
 function greets(host: string, port: number, timeoutMs: number): Promise<boolean> {

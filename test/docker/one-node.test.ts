@@ -61,6 +61,17 @@ describe('one-node run on the real Docker daemon', () => {
     expect(out).toContain('arg=[--unknown=x]\narg=[--epochs=5]\narg=[a b]');
   });
 
+  it("passes the job's output on byte for byte: the line that says the job ended never shows", async () => {
+    const job = script('output.sh', ["printf 'one\\ntwo\\n\\n'", "printf 'e1\\ne2 without a newline' >&2", 'exit 3'].join('\n'));
+    const result = await runCli(['--container=' + JOB_IMAGE, `--script=${job}`], { cwd: work });
+    expect(result.exitCode).toBe(3);
+    // execa drops one final newline of what it read: the job wrote 'one\ntwo\n\n'
+    expect(result.stdout).toBe('one\ntwo\n');
+    expect(result.stderr).toContain('e1\ne2 without a newline');
+    expect(result.all).not.toContain('\x1e');
+    expect(result.all).not.toContain('srun-docker-job-end');
+  });
+
   it('gives the job working ssh to its own container and a working mpirun, with no edit of ~/.ssh', async () => {
     const job = script(
       'ssh.sh',

@@ -211,6 +211,7 @@ describe('buildContainerSpec: labels and sshd', () => {
       '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
       '', // no job: a worker's container
       '',
+      '',
     ]);
     expect(WATCHDOG_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
     expect(hostConfig().AutoRemove).toBe(true);

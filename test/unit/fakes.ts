@@ -133,7 +133,7 @@ export class FakeDocker implements DockerClient {
   attached: { id: string; startsBefore: number }[] = [];
   attach(id: string): Promise<AttachedContainer> {
     this.attached.push({ id, startsBefore: this.starts });
-    return Promise.resolve({ send: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), removed: Promise.resolve() });
+    return Promise.resolve({ send: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
   }
 }
 

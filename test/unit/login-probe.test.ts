@@ -14,12 +14,16 @@ interface FakeSshd {
   close(): Promise<void>;
 }
 
+/** The auth requests the fake server received, in order: method, and whether it carried a signature. */
+let authRequests: string[] = [];
+
 function startSshd(port: number, hostKey: Buffer, allowedPub: Buffer, exitCode = 0): Promise<FakeSshd> {
   const allowed = ssh2.utils.parseKey(allowedPub);
   if (allowed instanceof Error) throw allowed;
   const server = new ssh2.Server({ hostKeys: [hostKey] }, (client) => {
     client.on('error', () => undefined);
     client.on('authentication', (ctx) => {
+      authRequests.push(ctx.method === 'publickey' ? `publickey${ctx.signature ? ' signed' : ''}` : ctx.method);
       if (ctx.method === 'publickey' && ctx.key.data.equals(allowed.getPublicSSH())) {
         if (!ctx.signature) return ctx.accept();
         if (ctx.blob !== undefined && allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) return ctx.accept();
@@ -95,6 +99,12 @@ async function probeAgainst(hostKeyOf: Material, acceptsClientOf: Material, exit
 describe('in-process ssh login probe against a real SSH server on loopback', () => {
   it('logs in when the server has the pinned host key and takes the job key', async () => {
     await expect(probeAgainst(job, job)).resolves.toBeUndefined();
+  });
+
+  it('offers the job key at once: no "none" attempt first (a round trip sshd always refuses)', async () => {
+    authRequests = [];
+    await probeAgainst(job, job);
+    expect(authRequests).toEqual(['publickey', 'publickey signed']);
   });
 
   it('refuses a server whose host key is not the one the node reported (strict host-key checking)', async () => {

@@ -34,14 +34,14 @@ const JOB = '/home/alice/.srun-docker/jobs/4242.0';
 describe('nodeContainerSpec: who runs the job', () => {
   it("the coordinator's container takes its input and runs the script with the job's variables file", () => {
     const s = specFor('n1', 'coordinator');
-    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, '/home/alice/work/train.sh', '--epochs', '3']);
+    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, 'srun-docker-job-end:4242.0', '/home/alice/work/train.sh', '--epochs', '3']);
     expect(s).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
     expect(s.Tty).toBeUndefined();
   });
 
   it("a worker's container runs sshd alone, with no input", () => {
     const s = specFor('n2', 'worker');
-    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n2.sshd.log`, '', '']);
+    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n2.sshd.log`, '', '', '']);
     expect(s.OpenStdin).toBeUndefined();
     expect(s.AttachStdin).toBeUndefined();
   });

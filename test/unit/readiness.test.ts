@@ -39,6 +39,40 @@ describe('waitForNodes', () => {
     expect([...infos].sort()).toEqual([['n2', 'info-n2'], ['n3', 'info-n3'], ['n4', 'info-n4']]);
   });
 
+  it('hands over every report once all nodes are up, while a login is still running', async () => {
+    const calls: string[][] = [];
+    let releaseN3 = (): void => undefined;
+    const n3LoggedIn = new Promise<void>((resolve) => {
+      releaseN3 = resolve;
+    });
+    const done = waitForNodes(
+      input({
+        probe: (n) => (n === 'n3' ? n3LoggedIn : Promise.resolve()),
+        onAllReported: (infos) => {
+          calls.push([...infos.values()].sort());
+          releaseN3(); // the wait cannot end before this call: n3's login waits for it
+        },
+      }),
+    );
+    await done;
+    expect(calls).toEqual([['info-n2', 'info-n3', 'info-n4']]);
+  });
+
+  it('does not hand over the reports while a node has not reported up', async () => {
+    const calls: number[] = [];
+    const error = await rejection(
+      waitForNodes(
+        input({
+          timeoutSeconds: 0.2,
+          report: (n) => (n === 'n4' ? Promise.resolve({ state: 'pending' }) : up(n)),
+          onAllReported: (infos) => calls.push(infos.size),
+        }),
+      ),
+    );
+    expect(error).toBeInstanceOf(ReadinessTimeoutError);
+    expect(calls).toEqual([]);
+  });
+
   it('resolves at once for no workers', async () => {
     expect((await waitForNodes(input({ nodes: [] }))).size).toBe(0);
   });

@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { START_JOB, WATCHDOG_SCRIPT } from '../../src/container-command.js';
 import { jobEnvScript } from '../../src/job-env.js';
+import { JOB_END_LEAD, JobEndStripper, jobEndMarker } from '../../src/job-end.js';
 
 /**
  * The container's watchdog, run for real by /bin/sh: sshd is replaced by a sleep (30 s, or `sshdLives`),
@@ -75,7 +76,7 @@ describe('the container watchdog', () => {
       const exitFile = join(dir, 'job.exit');
       await writeFile(heartbeat, '1\n');
       await writeFile(envFile, opts.env ?? jobEnvScript({ GREETING: "it's $HOME `x` \\ \"q\"\nline 2", np: '3' }));
-      const result = await execa('/bin/sh', ['-c', fastWatchdog(opts.onRound ?? '', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, ...job], {
+      const result = await execa('/bin/sh', ['-c', fastWatchdog(opts.onRound ?? '', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, MARKER, ...job], {
         input,
         timeout: 20_000,
         reject: false,
@@ -84,6 +85,7 @@ describe('the container watchdog', () => {
       return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr, log: await readFile(log, 'utf8'), exitText };
     }
     const marker = () => join(dir, 'job-ran');
+    const MARKER = jobEndMarker('77', '0');
 
     it('runs the job with its variables and arguments once go arrives (after any other input), input at its end, and ends with its exit code', async () => {
       const job = ['/bin/sh', '-c', 'printf "%s|%s|%s|%s\\n" "$GREETING" "$np" "$1" "$2"; if read -r x; then echo "input: $x"; else echo "no input"; fi; exit 7', 'job', 'arg 1', "it's"];
@@ -91,8 +93,28 @@ describe('the container watchdog', () => {
       const r = await coordinator(`{"stream":true,"stdin":true}${START_JOB}more input\n`, job);
       expect(r.code).toBe(7);
       expect(r.exitText).toBe('7\n');
-      expect(r.stdout).toBe(`it's $HOME \`x\` \\ "q"\nline 2|3|arg 1|it's\nno input`);
+      // each stream ends with the job-end line, with the code
+      expect(r.stdout).toBe(`it's $HOME \`x\` \\ "q"\nline 2|3|arg 1|it's\nno input\n${JOB_END_LEAD}${MARKER}:7`);
+      expect(r.stderr).toBe(`${JOB_END_LEAD}${MARKER}:7`);
       expect(r.log).not.toContain('no heartbeat');
+    });
+
+    it('the job-end lines, run through the stripper srun-docker puts on each output, give back the output and the code', async () => {
+      const r = await coordinator(START_JOB, ['/bin/sh', '-c', 'printf "out without newline"; printf "err\\n" >&2; exit 3']);
+      const codes: (number | undefined)[] = [];
+      const stripped = async (text: string): Promise<string> => {
+        const stripper = new JobEndStripper(MARKER, (code) => codes.push(code));
+        const chunks: Buffer[] = [];
+        stripper.on('data', (chunk: Buffer) => chunks.push(chunk));
+        const ended = new Promise((resolve) => stripper.on('end', resolve));
+        // execa strips the final newline of each output: the container's streams keep it
+        stripper.end(Buffer.from(`${text}\n`, 'latin1'));
+        await ended;
+        return Buffer.concat(chunks).toString('latin1');
+      };
+      expect(await stripped(r.stdout)).toBe('out without newline');
+      expect(await stripped(r.stderr)).toBe('err\n');
+      expect(codes).toEqual([3, 3]);
     });
 
     it('input that ends without go (srun-docker is gone): the job never runs, the container ends at once', async () => {
@@ -113,6 +135,7 @@ describe('the container watchdog', () => {
       expect(r.log).toContain('no heartbeat from the coordinator for 15 s; ending');
       expect(r.code).toBe(143);
       expect(r.exitText).toBe('143\n');
+      expect(r.stdout).toBe(`${JOB_END_LEAD}${MARKER}:143`);
     });
   });
 });
