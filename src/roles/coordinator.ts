@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import {
   ensureJobDir,
   readNodeStatus,
@@ -23,6 +24,8 @@ import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeCont
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
 const WORKERS_GONE_WAIT_MS = 15_000;
+/** How long the teardown lets this node's container end by itself once the job is over, before it removes it by force. */
+const OWN_EXIT_GRACE_MS = 2_000;
 
 type StartedStatus = Extract<NodeStatus, { state: 'started' }>;
 
@@ -85,6 +88,11 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
         startNodeContainer(deps, ctx, prepared, teardown, {
           beforeStart: async (id) => {
             own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr }, jobEndMarker(plan.jobId, plan.stepId));
+          },
+          // after the job's end the container exits by itself within milliseconds: a forced removal
+          // then would race it with a kill (one more runc run on a busy node)
+          ending: async () => {
+            if (done.reason === 'finished' && own !== undefined) await Promise.race([own.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
           },
           removed: async () => own?.removed,
         }),

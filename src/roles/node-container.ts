@@ -108,6 +108,8 @@ async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Prom
 /** What the coordinator adds around its own container: it attaches before the start, and waits for Docker's removal. */
 export interface ContainerHooks {
   beforeStart: (id: string) => Promise<void>;
+  /** Before the forced removal: until a container that is ending by itself has ended (then AutoRemove removes it). */
+  ending: () => Promise<void>;
   /** After the forced removal (a no-op once AutoRemove has begun): until the container is gone. */
   removed: () => Promise<void>;
 }
@@ -122,6 +124,7 @@ export async function startNodeContainer(
 ): Promise<string> {
   const { plan } = ctx;
   teardown.add(`remove container ${plan.containerName}`, async () => {
+    await hooks?.ending();
     await deps.docker.removeContainer(plan.containerName);
     await hooks?.removed();
   });

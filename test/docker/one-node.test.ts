@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_IMAGE, runCli, testUser, writeJobScript } from '../support/cli.js';
 import { containersOf, docker, removeAllOf } from '../support/docker.js';
+import { LABELS } from '../../src/labels.js';
 
 const user = testUser();
 let work: string;
@@ -70,6 +71,19 @@ describe('one-node run on the real Docker daemon', () => {
     expect(result.stderr).toContain('e1\ne2 without a newline');
     expect(result.all).not.toContain('\x1e');
     expect(result.all).not.toContain('srun-docker-job-end');
+  });
+
+  it('after the job, its container ends by itself and Docker removes it: no kill', async () => {
+    const since = Math.floor(Date.now() / 1000) - 1;
+    const result = await runCli(['--container=' + JOB_IMAGE, `--script=${script('true.sh', 'true')}`], { cwd: work });
+    expect(result.exitCode, result.all).toBe(0);
+    const until = Math.floor(Date.now() / 1000) + 1;
+    const events = (await docker.getEvents({ since, until, filters: { type: ['container'], label: [`${LABELS.user}=${user.name}`] } })) as unknown as NodeJS.ReadableStream;
+    const actions: string[] = [];
+    for await (const chunk of events) for (const line of String(chunk).split('\n').filter(Boolean)) actions.push((JSON.parse(line) as { Action: string }).Action);
+    expect(actions).toContain('die');
+    expect(actions).toContain('destroy');
+    expect(actions).not.toContain('kill');
   });
 
   it('gives the job working ssh to its own container and a working mpirun, with no edit of ~/.ssh', async () => {
