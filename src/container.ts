@@ -9,6 +9,7 @@ import { mergeGroup, mergePasswd, type Identity } from './identity.js';
 import type { Logger } from './log.js';
 import type { PullPolicy } from './options.js';
 import { LABELS } from './labels.js';
+import { allSettledOrFirstError } from './settle.js';
 
 /** The image present locally (pulled when the policy allows), with its config. */
 export async function ensureImage(
@@ -44,7 +45,7 @@ export async function writeUserFiles(
   const files = await imageUserFiles(docker, image, fs, labels);
   const passwdFile = join(privateDir, 'passwd');
   const groupFile = join(privateDir, 'group');
-  await Promise.all([
+  await allSettledOrFirstError([
     fs.writeFile(passwdFile, mergePasswd(files.passwd, identity), 0o644),
     fs.writeFile(groupFile, mergeGroup(files.group, identity), 0o644),
   ]);

@@ -10,6 +10,7 @@ import { START_JOB } from '../container-command.js';
 import type { AttachedContainer } from '../docker/client.js';
 import { LaunchError } from '../errors.js';
 import { jobEndMarker } from '../job-end.js';
+import { allSettledOrFirstError } from '../settle.js';
 import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../job-env.js';
 import { nodeOfStatusFile, type DoneInfo, type JobDir, type NodeStatus } from '../jobdir.js';
 import type { FileSystem } from '../fs.js';
@@ -195,7 +196,7 @@ async function writeJobFiles(
     imagePath: imagePath(prepared.facts.env),
     asRoot: ctx.identity.uid === 0,
   });
-  await Promise.all([
+  await allSettledOrFirstError([
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
     ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, deps.fs)] : []),
     deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),

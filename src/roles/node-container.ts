@@ -6,6 +6,7 @@ import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
 import { LaunchError } from '../errors.js';
+import { allSettledOrFirstError } from '../settle.js';
 import { cacheRoot, sshdLogPath } from '../jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
@@ -70,8 +71,9 @@ export async function prepareNode(
   cleared.catch(() => undefined); // awaited below, unless the image fails first
   image.catch(() => undefined); // awaited after the ping, whose error names a daemon that is down
   await ctx.daemonAnswers;
-  const [facts] = await Promise.all([image, jobDirMade]);
-  const [userFiles, hostKey] = await Promise.all([
+  const [facts] = await allSettledOrFirstError([image, jobDirMade]);
+  // both write into directories a failed run's teardown removes: neither is left running when one fails
+  const [userFiles, hostKey] = await allSettledOrFirstError([
     writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
     prepareSshd(deps, ctx, imagePath(facts.env)),
   ]);
