@@ -164,7 +164,7 @@ const result = await build({
 const built = readFileSync(outfile, 'utf8');
 // bin/srun-docker reads the build as Latin-1 (a copy into V8's heap; UTF-8 is decoded, ~5 ms more per
 // start): esbuild escapes every non-ASCII character, and this keeps it that way
-const nonAscii = [...built].findIndex((c) => c.charCodeAt(0) > 0x7f);
+const nonAscii = built.search(/[\u0080-\uffff]/);
 if (nonAscii !== -1) throw new Error(`${outfile} has a non-ASCII character at ${nonAscii}; bin/srun-docker reads it as Latin-1`);
 writeFileSync(outfile, built.replace(BUILD_ID_LINE, `// srun-docker-build: ${createHash('sha256').update(built).digest('hex').slice(0, 16)}`));
 chmodSync(outfile, 0o755);

@@ -77,10 +77,10 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   });
 
   const results = await Promise.allSettled(
-    input.nodes.map(async (node) => {
+    whenUp.map(async ([node, up]) => {
       // the deadline check below must report the node's own last error, not a generic one
       let lastError: unknown;
-      const info = await (whenUp.get(node) ?? Promise.reject(new Error(`${node} is not polled`)));
+      const info = await up;
       reportedInfo.set(node, info);
       if (reportedInfo.size === input.nodes.length) input.onAllReported?.(reportedInfo);
       await pRetry(
@@ -126,13 +126,15 @@ interface PollInput<T> {
 /**
  * One poll loop for every node that has not said it is up: each round lists who may have reported,
  * reads those reports, and sleeps. With 1,000 nodes that is one listing and a few reads a round, not
- * 1,000 timers each failing to open a file that is not there yet. Resolves each node's promise with
- * what it reported; rejects it with the failure it reported, at the deadline, or on abort.
+ * 1,000 timers each failing to open a file that is not there yet. Returns each node (in order) with
+ * its promise: resolved with what it reported; rejected with the failure it reported, at the
+ * deadline, or on abort.
  */
-function pollUntilUp<T>(nodes: readonly string[], input: PollInput<T>): Map<string, Promise<T>> {
+function pollUntilUp<T>(nodes: readonly string[], input: PollInput<T>): [string, Promise<T>][] {
   const silent = new Map<string, { resolve: (info: T) => void; reject: (error: unknown) => void }>();
-  const whenUp = new Map(nodes.map((node) => [node, new Promise<T>((resolve, reject) => silent.set(node, { resolve, reject }))]));
-  const settle = (node: string): { resolve: (info: T) => void; reject: (error: unknown) => void } | undefined => {
+  const whenUp = nodes.map((node): [string, Promise<T>] => [node, new Promise<T>((resolve, reject) => silent.set(node, { resolve, reject }))]);
+  /** The node's waiter, taken out of the silent ones (once). */
+  const settle = (node: string) => {
     const waiter = silent.get(node);
     silent.delete(node);
     return waiter;

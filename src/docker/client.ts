@@ -18,8 +18,8 @@ export interface DockerClient {
   /**
    * Attaches to a created container that has not started yet — its input, and its output into
    * `output` — and waits for its end: set up before the start, so no output and no exit is missed.
+   * With `jobEndMarker`, the job-end lines (job-end.ts) are taken out of the output and reported.
    */
-  /** Attached before the start; `jobEndMarker`: the job-end lines (job-end.ts) are taken out of the output and reported. */
   attach(id: string, output: ContainerOutput, jobEndMarker?: string): Promise<AttachedContainer>;
 }
 

@@ -203,7 +203,10 @@ async function attach(docker: Docker, id: string, output: ContainerOutput, jobEn
     stream.on('close', ended);
     stream.on('error', ended);
   });
-  void drained.then(() => jobEndedOn(undefined));
+  // both lines seen: their code is on its way (setImmediate above), the output's end must not win with none
+  void drained.then(() => {
+    if (codes.length < 2) jobEndedOn(undefined);
+  });
   return {
     send: (text) => {
       stream.write(text);

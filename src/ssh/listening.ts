@@ -33,6 +33,8 @@ export interface SshdWait extends WaitUntil {
  * Where the kernel's socket tables cannot be read, the greeting it is.
  */
 export async function waitForSshdListening(input: SshdWait): Promise<boolean> {
-  if ((await tcpListening(input.port)) === undefined) return waitForSshBanner({ ...input, host: '127.0.0.1' });
+  const first = await tcpListening(input.port);
+  if (first === undefined) return waitForSshBanner({ ...input, host: '127.0.0.1' });
+  if (first) return true;
   return waitUntil(input, async () => (await tcpListening(input.port)) === true);
 }
