@@ -110,7 +110,7 @@ export function runBundle(bundle: string, env: CodeCacheEnv, effects: RunEffects
 }
 
 /** Made 0700 (with its parents, for a path of the user's own); one that was there already stays untrusted. */
-function makeOwnDir(dir: string, uid: number): boolean {
+export function makeOwnDir(dir: string, uid: number): boolean {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
   } catch {

@@ -49,6 +49,22 @@ export const WATCHDOG_SCRIPT = [
   'exit "$code"',
 ].join('\n');
 
+/**
+ * A worker's container: sshd, for as long as its input is open. srun-docker holds that input from
+ * before the start (DockerClient.holdInput); the daemon closes it when srun-docker closes it or is
+ * gone (SIGKILL included), and this ends sshd and the container at once — no heartbeat on the home.
+ * sshd's own messages go to a file in the job directory, where they survive the container.
+ */
+export const WORKER_SCRIPT = [
+  // an asynchronous list's input is /dev/null in sh: the watcher gets the container's input as fd 3
+  'exec 3<&0 </dev/null',
+  '/usr/sbin/sshd -D -e -f "$1" -p "$2" 2>>"$3" 3<&- & sshd=$!',
+  'log=$3',
+  '( while IFS= read -r _ <&3; do :; done; echo "srun-docker: input closed (srun-docker ended); ending" >>"$log"; kill "$sshd" 2>/dev/null ) &',
+  'exec 3<&-',
+  'wait "$sshd"',
+].join('\n');
+
 /** Longer than the worker process's own limit (15 s), so in the normal case srun-docker acts first. */
 export const CONTAINER_STALE_SECONDS = 45;
 
@@ -65,6 +81,9 @@ export interface ContainerCommandInput {
 }
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
+  if (input.job === undefined) {
+    return { Entrypoint: ['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker'], Cmd: [input.sshdConfig, String(input.sshdPort), input.sshdLog] };
+  }
   return {
     Entrypoint: ['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog'],
     Cmd: [

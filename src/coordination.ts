@@ -1,56 +1,28 @@
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { LaunchError } from './errors.js';
 import type { FileSystem } from './fs.js';
-import { createLimiter } from './limiter.js';
-import { nodeStatusPath, type DoneInfo, type JobDir, type NodeStatus } from './jobdir.js';
+import type { JobDir } from './jobdir.js';
+import type { Logger } from './log.js';
 
 /**
- * Coordinator and workers talk only through small files in the job directory on the shared home:
- * no extra port, no extra daemon, and it works the same on 1 node or 1,000.
+ * The nodes of a job step talk over the control channel (`channel/`); the shared home carries only
+ * the job directory, which the coordinator alone makes and which every other node opens only after
+ * the coordinator's hello said it exists.
  */
 export const HEARTBEAT_INTERVAL_MS = 2_000;
-/** A coordinator whose heartbeat has not moved for this long is gone (SIGKILL, node crash). */
-export const HEARTBEAT_STALE_MS = 15_000;
-/** Status files read at once by one node: 1,000 unbounded reads would hold ~1,000 files open. */
-export const STATUS_READS_AT_ONCE = 64;
 
-/** The heavier checks of a worker's watch (job dir, heartbeat, container) run every 10th look. */
-const HEAVY_CHECK_EVERY = 10;
-
-/**
- * How often a worker looks at done.json while the job runs (for hours, perhaps): every 20 ms on
- * small jobs, slower on large ones, so that a whole job reads the shared file system about 10,000
- * times a second at most (100 ms at 1,000 nodes).
- */
-export function watchIntervalMs(nodeCount: number): number {
-  return readIntervalMs(nodeCount, 20);
-}
-
-/**
- * How often the coordinator reads the workers' status files in its short waits (for their sshd at
- * the start, their goodbyes at the end): within the same ~10,000 reads a second, but every 5 ms on
- * small jobs — these waits are on every job's critical path and last well under a second.
- */
-export function statusPollMs(nodeCount: number): number {
-  return readIntervalMs(nodeCount, 5);
-}
-
-/** Every N/10 ms: N nodes' reads of one file each stay under ~10,000 a second; never below `floorMs`, never above 250 ms. */
-function readIntervalMs(nodeCount: number, floorMs: number): number {
-  return Math.min(250, Math.max(floorMs, Math.round(nodeCount / 10)));
-}
-
-/**
- * Every node makes the job directory (0700) if it is not there yet: no node waits for another to
- * start its container. Job ids are unique, so two nodes making it at once make the same thing.
- */
+/** The coordinator makes the job directory (0700) with its nodes/ folder before it opens the channel. */
 export async function ensureJobDir(fs: FileSystem, dir: JobDir): Promise<void> {
   await fs.mkdir(dirname(dir.root), 0o700);
   await fs.mkdir(dir.root, 0o700);
   await fs.mkdir(dir.nodesDir, 0o700);
 }
 
-/** Starts rewriting the heartbeat file; the returned function stops it, once its last write has finished. */
+/**
+ * Starts rewriting the heartbeat file that the coordinator's own container watches (the only reader:
+ * one small write every 2 s on one node); the returned function stops it, once its last write has finished.
+ */
 export function startHeartbeat(fs: FileSystem, dir: JobDir): () => Promise<void> {
   let beat = 0;
   let writing: Promise<void> = Promise.resolve();
@@ -68,73 +40,44 @@ export function startHeartbeat(fs: FileSystem, dir: JobDir): () => Promise<void>
   };
 }
 
-export async function writeJson(fs: FileSystem, path: string, value: NodeStatus | DoneInfo): Promise<void> {
-  await fs.writeFile(path, JSON.stringify(value) + '\n', 0o600);
-}
-
-export async function readJson<T>(fs: FileSystem, path: string): Promise<T | undefined> {
-  const text = await fs.readFile(path);
-  if (text === undefined) return undefined;
-  try {
-    return JSON.parse(text) as T;
-  } catch {
-    return undefined; // half-visible on a slow shared file system: read again next round
-  }
-}
-
-export async function readNodeStatus(fs: FileSystem, dir: JobDir, node: string): Promise<NodeStatus | undefined> {
-  return readJson<NodeStatus>(fs, nodeStatusPath(dir, node));
-}
-
-export type WatchEnd = 'done' | 'coordinator-gone' | 'job-dir-removed' | 'container-exited';
-
-export interface WatchInput {
-  fs: FileSystem;
-  dir: JobDir;
-  signal: AbortSignal;
-  /** Is this node's container still running? */
-  containerRunning: () => Promise<boolean>;
-  now: () => number;
-  staleMs?: number;
-  intervalMs: number;
-}
-
-/** A worker's life after its container is up: until the coordinator says done, or is plainly gone. */
-export async function watchUntilDone(input: WatchInput): Promise<WatchEnd> {
-  const staleMs = input.staleMs ?? HEARTBEAT_STALE_MS;
-  let lastBeat = await input.fs.readFile(input.dir.heartbeat);
-  let lastChange = input.now();
-  for (let tick = 0; ; tick += 1) {
-    if (input.signal.aborted) throw input.signal.reason;
-    if (await input.fs.exists(input.dir.done)) return 'done';
-    if (tick % HEAVY_CHECK_EVERY === 0) {
-      if (!(await input.fs.exists(input.dir.root))) return 'job-dir-removed';
-      const beat = await input.fs.readFile(input.dir.heartbeat);
-      if (beat !== lastBeat) {
-        lastBeat = beat;
-        lastChange = input.now();
-      } else if (input.now() - lastChange > staleMs) {
-        return 'coordinator-gone';
-      }
-      if (!(await input.containerRunning())) return 'container-exited';
+/**
+ * The job's secret, read by a worker once the coordinator's hello said it is there. A home that still
+ * shows it missing (a "no such file" cached before, NFS's lookup cache) or answers ESTALE is asked
+ * again until the deadline; then the error names the path.
+ */
+export async function readJobSecret(fs: FileSystem, dir: JobDir, deadline: number, now: () => number): Promise<Buffer> {
+  let last = 'not there';
+  for (let attempt = 0; ; attempt += 1) {
+    try {
+      const text = (await fs.readFile(dir.secret))?.trim();
+      if (text !== undefined && /^[0-9a-f]{64}$/.test(text)) return Buffer.from(text, 'hex');
+      last = text === undefined ? 'not there' : 'not a secret srun-docker wrote';
+    } catch (error) {
+      last = (error as NodeJS.ErrnoException).code ?? String(error);
     }
-    await sleep(input.intervalMs, undefined, { signal: input.signal }).catch(() => undefined);
+    if (now() > deadline) {
+      throw new LaunchError(`cannot read the job's secret ${dir.secret} on this node (${last}) — is the home directory shared between the nodes?`);
+    }
+    await sleep(Math.min(1_000, 25 * 2 ** Math.min(attempt, 6)));
   }
 }
 
-/** Waits until every worker has said it left (or failed), so the job dir can go; bounded. */
-export async function waitForWorkersGone(fs: FileSystem, dir: JobDir, workers: readonly string[], maxMs: number, now: () => number): Promise<string[]> {
-  const intervalMs = statusPollMs(workers.length + 1);
-  const read = createLimiter(STATUS_READS_AT_ONCE);
-  const deadline = now() + maxMs;
-  let pending = [...workers];
-  while (pending.length > 0 && now() < deadline) {
-    const statuses = await Promise.all(pending.map((n) => read(() => readNodeStatus(fs, dir, n))));
-    pending = pending.filter((_, i) => {
-      const state = statuses[i]?.state;
-      return state !== 'gone' && state !== 'failed';
-    });
-    if (pending.length > 0) await sleep(intervalMs);
-  }
-  return pending;
+/**
+ * A worker's warnings go to the coordinator, which says each once for every node it concerns; this
+ * node prints them itself only with --verbose. Said before the channel is up, they wait for it.
+ */
+export function channelWarner(
+  channel: Promise<{ send: (message: { t: 'warn'; key: string; message: string }) => void }>,
+  log: Logger,
+): (key: string, message: string) => void {
+  const seen = new Set<string>();
+  return (key, message) => {
+    if (seen.has(key)) return;
+    seen.add(key);
+    log.verbose(`warning: ${message}`);
+    void channel.then(
+      (link) => link.send({ t: 'warn', key, message }),
+      () => log.warn(message),
+    );
+  };
 }

@@ -123,3 +123,48 @@ function malformed(list: string, what: string): UsageError {
     `malformed host list "${list}": ${what} — use the SLURM form dgx[01-04,07]`,
   );
 }
+
+/**
+ * Pure: the SLURM-style compressed form of a list of names (`node[1-3,7],login1`), for lines that
+ * name many nodes at once. Names with the same prefix and a numeric suffix of the same width share
+ * brackets; order of first appearance is kept.
+ */
+export function compressHostlist(names: readonly string[]): string {
+  const groups = new Map<string, { prefix: string; numbers: number[]; width: number }>();
+  const order: (string | { key: string })[] = [];
+  for (const name of new Set(names)) {
+    const match = /^(.*?)(\d+)$/.exec(name);
+    if (match === null) {
+      order.push(name);
+      continue;
+    }
+    const [, prefix = '', digits = ''] = match;
+    const width = digits.startsWith('0') ? digits.length : 0;
+    const key = `${prefix}\u0000${width}`;
+    const group = groups.get(key);
+    if (group === undefined) {
+      groups.set(key, { prefix, numbers: [Number(digits)], width });
+      order.push({ key });
+    } else group.numbers.push(Number(digits));
+  }
+  return order
+    .map((item) => {
+      if (typeof item === 'string') return item;
+      const group = groups.get(item.key);
+      if (group === undefined) return '';
+      const pad = (n: number): string => String(n).padStart(group.width, '0');
+      if (group.numbers.length === 1) return `${group.prefix}${pad(group.numbers[0] ?? 0)}`;
+      return `${group.prefix}[${ranges([...group.numbers].sort((a, b) => a - b)).map(([a, b]) => (a === b ? pad(a) : `${pad(a)}-${pad(b)}`)).join(',')}]`;
+    })
+    .join(',');
+}
+
+function ranges(sorted: readonly number[]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const n of sorted) {
+    const last = out[out.length - 1];
+    if (last !== undefined && n === last[1] + 1) last[1] = n;
+    else if (last === undefined || n !== last[1]) out.push([n, n]);
+  }
+  return out;
+}

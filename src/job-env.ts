@@ -20,6 +20,8 @@ export interface JobEnvInput {
   imagePath: string;
   /** The caller is root (so is the job): Open MPI refuses root unless told it is meant. */
   asRoot?: boolean;
+  /** The coordinator's address as the workers reach it (a SLURM node name need not resolve); else its node name. */
+  masterAddr?: string;
 }
 
 /** Pure: every variable injected into the job script's environment. */
@@ -37,7 +39,7 @@ export function buildJobEnv(input: JobEnvInput): Record<string, string> {
     NODE_RANK: '0',
     HOSTFILE: dir.hostfile,
     ...launcherVariables(nodes, dir),
-    MASTER_ADDR: nodes[0]?.node ?? '',
+    MASTER_ADDR: input.masterAddr ?? nodes[0]?.node ?? '',
     MASTER_PORT: String(input.masterPort),
     sshconfigdir: input.sshconfigdir ?? dir.root,
     sshdport: String(input.port),

@@ -1,14 +1,18 @@
 import { join } from 'node:path';
 
 /**
- * The per-job-step directory on the shared home (0700). It carries the ssh material and the
- * few markers by which the coordinator and the workers coordinate without any network of their own.
+ * The per-job-step directory on the shared home (0700), made by the coordinator alone. It carries only
+ * what must be on the home: the job's secret and the ssh material. A worker opens nothing in it
+ * before the coordinator's hello (control channel) has said it exists: a shared home caches a
+ * "no such file" for 30–60 s.
  */
 export interface JobDir {
   root: string;
-  /** Written by the coordinator when the job is over (or failed): workers leave. */
-  done: string;
-  /** Rewritten by the coordinator every few seconds; a frozen heartbeat means it is gone. */
+  /** Who coordinates (node, process token, job step): written first, so a cleanup can tell whether the job is alive. */
+  coordinator: string;
+  /** The job step's secret (hex, 0600): both ends of the control channel prove they know it. */
+  secret: string;
+  /** Rewritten by the coordinator every few seconds for its own container's watchdog (on this node only). */
   heartbeat: string;
   nodesDir: string;
   clientKey: string;
@@ -27,10 +31,14 @@ export interface JobDir {
 }
 
 export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
-  const root = join(home, '.srun-docker', 'jobs', `${jobId}.${stepId}`);
+  return jobDirAt(join(home, '.srun-docker', 'jobs', `${jobId}.${stepId}`));
+}
+
+export function jobDirAt(root: string): JobDir {
   return {
     root,
-    done: join(root, 'done.json'),
+    coordinator: join(root, 'coordinator.json'),
+    secret: join(root, 'secret'),
     heartbeat: join(root, 'heartbeat'),
     nodesDir: join(root, 'nodes'),
     clientKey: join(root, 'id_ed25519'),
@@ -46,22 +54,21 @@ export function jobDirFor(home: string, jobId: string, stepId: string): JobDir {
   };
 }
 
-/** What is worth remembering between jobs: images' passwd/group by image id, daemons' limits by node. */
-export function cacheRoot(home: string): string {
-  return join(home, '.srun-docker', 'cache');
+/**
+ * What is worth remembering between jobs on a node (images' passwd/group by image id, the daemon's
+ * limits): node-local, so no node ever looks up on the shared home a file another node is writing.
+ */
+export function cacheRoot(tmpdir: string, uid: number): string {
+  return join(tmpdir, `srun-docker-cache-${uid}`);
 }
 
 export function jobsRoot(home: string): string {
   return join(home, '.srun-docker', 'jobs');
 }
 
-export function nodeStatusPath(dir: JobDir, node: string): string {
-  return join(dir.nodesDir, `${node}.json`);
-}
-
-/** The node whose status file this entry of the nodes directory is (its sshd log and half-written files are none). */
-export function nodeOfStatusFile(entry: string): string | undefined {
-  return entry.endsWith('.json') && !entry.startsWith('.') ? entry.slice(0, -'.json'.length) : undefined;
+/** This node's generated /etc/passwd and /etc/group: where the daemon can mount them (a per-job /tmp it cannot see). */
+export function nodeEtcDir(dir: JobDir, node: string): string {
+  return join(dir.nodesDir, `${node}.etc`);
 }
 
 /** sshd's own messages on a node, kept in the job dir so they outlive an auto-removed container. */
@@ -81,15 +88,3 @@ export function nodeSshdConfigPath(dir: JobDir, node: string): string {
   return join(dir.nodesDir, `${node}.sshd_config`);
 }
 
-/**
- * A worker's report, read by the coordinator: its sshd answers (on which port, with which host key —
- * none in --sshconfigdir mode, where the user's ssh config pins it — and its slots), or why it failed.
- */
-export type NodeStatus =
-  | { state: 'started'; slots: number; port: number; hostKey?: string }
-  | { state: 'failed'; error: string }
-  | { state: 'gone' };
-
-export interface DoneInfo {
-  reason: 'finished' | 'failed' | 'interrupted';
-}

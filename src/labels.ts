@@ -8,6 +8,8 @@ export const LABELS = {
   role: 'srun-docker.role',
   jobDir: 'srun-docker.jobdir',
   probe: 'srun-docker.probe',
+  /** The srun-docker process that made it (`host:pid:start`): a cleanup tells a live job from a crashed one by it. */
+  launcher: 'srun-docker.launcher',
 } as const;
 
 export function jobLabels(input: {
@@ -17,6 +19,7 @@ export function jobLabels(input: {
   node: string;
   role: string;
   jobDir: string;
+  launcher?: string;
 }): Record<string, string> {
   return {
     [LABELS.managed]: 'true',
@@ -26,6 +29,7 @@ export function jobLabels(input: {
     [LABELS.node]: input.node,
     [LABELS.role]: input.role,
     [LABELS.jobDir]: input.jobDir,
+    ...(input.launcher === undefined ? {} : { [LABELS.launcher]: input.launcher }),
   };
 }
 

@@ -50,6 +50,8 @@ export function nodeContainerSpec(
     }),
     droppedDefaultUlimits,
   });
-  // the coordinator's container waits for `go` on its input and runs the job; its output is the job's
-  return job === undefined ? spec : { ...spec, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true };
+  // every container's input is held by its srun-docker (closed by the daemon when that process is
+  // gone); the coordinator's also carries `go`, and its output is the job's
+  const input = { OpenStdin: true, StdinOnce: true, AttachStdin: true };
+  return job === undefined ? { ...spec, ...input } : { ...spec, ...input, AttachStdout: true, AttachStderr: true };
 }

@@ -17,6 +17,8 @@ export interface HostFacts {
   env: Record<string, string | undefined>;
   /** Whether the script file has an execute bit (else it is run with bash). */
   scriptExecutable: boolean;
+  /** This srun-docker process (`host:pid:start`), labelled on its containers for cleanups to tell live from crashed. */
+  launcher?: string;
 }
 
 /** Everything one node will do, decided before anything is created. */
@@ -63,7 +65,7 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     port: options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : defaultSshdPort(allocation.jobId, allocation.stepId)),
     masterPort: masterPort(allocation.jobId),
     containerName: options.dockname ?? defaultContainerName(host.user, allocation.jobId, allocation.stepId),
-    labels: jobLabels({ ...allocation, user: host.user, node: allocation.nodeName, role: allocation.role, jobDir: jobDir.root }),
+    labels: jobLabels({ ...allocation, user: host.user, node: allocation.nodeName, role: allocation.role, jobDir: jobDir.root, launcher: host.launcher }),
     sshconfigdir,
     sshdConfig: sshconfigdir ? join(sshconfigdir, 'sshd_config') : nodeSshdConfigPath(jobDir, allocation.nodeName),
     scriptPath,

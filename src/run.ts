@@ -1,10 +1,13 @@
 import { access, constants, stat } from 'node:fs/promises';
-import { hostname, userInfo } from 'node:os';
+import { hostname, tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import tmp from 'tmp';
 import { allocationFromEnv, type Allocation } from './allocation.js';
 import { formatDryRun, previewRun } from './dry-run.js';
 import { cleanupStale } from './cleanup.js';
+import { makeOwnDir, trustedDir } from './code-cache.js';
+import { cacheRoot, nodeEtcDir } from './jobdir.js';
+import { processLiveness, type Liveness } from './liveness.js';
 import type { CliIo } from './cli.js';
 import type { DockerClient } from './docker/client.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
@@ -40,7 +43,8 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const cwd = process.cwd();
   const scriptExecutable = await checkScript(resolve(cwd, options.script));
   const user = userInfo();
-  const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable };
+  const liveness = processLiveness(hostname(), process.pid, execaRunner);
+  const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable, launcher: liveness.ownToken };
   const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
   // looked up while the daemon is asked, not before (getent may have to ask a directory service)
@@ -54,7 +58,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
 
   const docker = createDockerodeClient(env);
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
-  const daemon = preflight(docker, plan, host.home, user.username, log, timings);
+  const daemon = preflight(docker, plan, { home: host.home, user: user.username, liveness }, log, timings);
   const identity = await identityLookup;
 
   const controller = new AbortController();
@@ -64,7 +68,8 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
-  const privateDir = tmp.dirSync({ prefix: 'srun-docker-', mode: 0o700 }).name;
+  const cacheDir = cacheRoot(tmpdir(), user.uid);
+  if (!makeOwnDir(cacheDir, user.uid)) log.verbose(`${cacheDir} is not a directory of yours alone: nothing is cached on this node`);
   const deps: NodeDeps = {
     docker,
     runner: execaRunner,
@@ -77,7 +82,17 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     stdout: io.stdout,
     stderr: io.stderr,
   };
-  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd, ...daemon };
+  const ctx = {
+    options,
+    plan,
+    identity,
+    gpus: allocation.gpus,
+    privateDir: nodeEtcDir(plan.jobDir, plan.node),
+    // an untrusted cache directory is not used: a fresh private one serves this run only
+    cacheDir: trustedDir(cacheDir, user.uid) ? cacheDir : tmp.dirSync({ prefix: 'srun-docker-cache-', mode: 0o700, unsafeCleanup: true }).name,
+    cwd,
+    ...daemon,
+  };
   try {
     const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
@@ -121,14 +136,23 @@ async function printDryRun(options: RunOptions, allocation: Allocation, host: Ho
 function preflight(
   docker: DockerClient,
   plan: LaunchPlan,
-  home: string,
-  user: string,
+  who: { home: string; user: string; liveness: Liveness },
   log: Logger,
   timings: Timings,
 ): { daemonAnswers: Promise<void>; staleCleanup: Promise<void> } {
   const daemonAnswers = timings.measure('docker-ping', () => docker.ping());
   const staleCleanup = daemonAnswers.then(async () => {
-    await cleanupStale({ docker, fs: nodeFileSystem, log, user, home, now: Date.now, all: false, keep: { jobId: plan.jobId, stepId: plan.stepId } });
+    await cleanupStale({
+      docker,
+      fs: nodeFileSystem,
+      log,
+      ...who,
+      now: Date.now,
+      all: false,
+      // only the coordinator looks at the job directories: a worker touches nothing on the home before the coordinator's hello
+      jobDirs: plan.role === 'coordinator',
+      keep: { jobId: plan.jobId, stepId: plan.stepId },
+    });
   });
   // both are awaited before the container starts; a run that fails before must not leave them unhandled
   daemonAnswers.catch(() => undefined);

@@ -1,4 +1,4 @@
-import { userInfo } from 'node:os';
+import { hostname, userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import yargs from 'yargs';
 import { cleanupStale } from './cleanup.js';
@@ -6,6 +6,7 @@ import type { CliIo } from './cli.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
 import { UsageError } from './errors.js';
 import { nodeFileSystem } from './fs.js';
+import { processLiveness } from './liveness.js';
 import { createLogger } from './log.js';
 import { ORIGINAL_SSHD_PORT } from './plan.js';
 import { execaRunner } from './runner.js';
@@ -48,8 +49,10 @@ export async function runCleanupCommand(argv: readonly string[], env: Record<str
     log,
     user: user.username,
     home: env.HOME ?? user.homedir,
+    liveness: processLiveness(hostname(), process.pid, execaRunner),
     now: Date.now,
     all: args.all === true,
+    jobDirs: true,
   });
   io.stdout.write(`removed ${result.containers.length} container(s), ${result.jobDirs.length} job director(y/ies)\n`);
   return 0;

@@ -21,6 +21,20 @@ export interface DockerClient {
    * With `jobEndMarker`, the job-end lines (job-end.ts) are taken out of the output and reported.
    */
   attach(id: string, output: ContainerOutput, jobEndMarker?: string): Promise<AttachedContainer>;
+  /**
+   * Holds a created, not yet started container's input open (a worker's container ends when it
+   * closes): closed by `release`, and by the daemon as soon as this process is gone, SIGKILL included.
+   */
+  holdInput(id: string): Promise<HeldInput>;
+}
+
+export interface HeldInput {
+  /** Closes the container's input: its main process ends sshd and exits. */
+  release(): void;
+  /** Once the container has exited (its code; undefined when it was gone before). Never rejects. */
+  exited: Promise<number | undefined>;
+  /** Once Docker has removed it. Never rejects. */
+  removed: Promise<void>;
 }
 
 export interface AttachedContainer {

@@ -3,7 +3,7 @@ import { PassThrough } from 'node:stream';
 import { extract } from 'tar-stream';
 import { JobEndStripper } from '../job-end.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
-import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, ImageFacts, PullEvent } from './client.js';
+import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, HeldInput, ImageFacts, PullEvent } from './client.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon. */
 export function createDockerodeClient(env: Record<string, string | undefined>): DockerClient {
@@ -22,6 +22,7 @@ export function createDockerodeClient(env: Record<string, string | undefined>): 
     inspectContainer: (idOrName) => inspectContainer(docker, idOrName),
     listContainers: (labels) => listContainers(docker, labels),
     attach: (id, output, jobEndMarker) => attach(docker, id, output, jobEndMarker),
+    holdInput: (id) => holdInput(docker, id),
   };
 }
 
@@ -163,15 +164,7 @@ async function listContainers(docker: Docker, labels: readonly string[]): Promis
 async function attach(docker: Docker, id: string, output: ContainerOutput, jobEndMarker: string | undefined): Promise<AttachedContainer> {
   const container = docker.getContainer(id);
   const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
-  // as `docker run` does, the waits are asked for before the start (an error: gone before they began)
-  const exit = (container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>).then(
-    (result) => result.StatusCode,
-    () => undefined,
-  );
-  const removed = (container.wait({ condition: 'removed' }) as Promise<unknown>).then(
-    () => undefined,
-    () => undefined,
-  );
+  const { exit, removed } = waitsOf(container);
   const codes: (number | undefined)[] = [];
   let jobEndedOn = (_code: number | undefined): void => undefined;
   const jobEnded = new Promise<number | undefined>((resolve) => {
@@ -216,6 +209,29 @@ async function attach(docker: Docker, id: string, output: ContainerOutput, jobEn
     jobEnded,
     removed,
   };
+}
+
+async function holdInput(docker: Docker, id: string): Promise<HeldInput> {
+  const container = docker.getContainer(id);
+  const stream = (await container.attach({ stream: true, stdin: true, stdout: false, stderr: false, hijack: true })) as NodeJS.ReadWriteStream;
+  const { exit, removed } = waitsOf(container);
+  // nothing comes out (no output attached); reading keeps the socket flowing until the daemon closes it
+  stream.resume();
+  stream.on('error', () => undefined);
+  return { release: () => void stream.end(), exited: exit, removed };
+}
+
+/** As `docker run` does, the waits are asked for before the start (an error: gone before they began). */
+function waitsOf(container: Docker.Container): { exit: Promise<number | undefined>; removed: Promise<void> } {
+  const exit = (container.wait({ condition: 'next-exit' }) as Promise<{ StatusCode?: number }>).then(
+    (result) => result.StatusCode,
+    () => undefined,
+  );
+  const removed = (container.wait({ condition: 'removed' }) as Promise<unknown>).then(
+    () => undefined,
+    () => undefined,
+  );
+  return { exit, removed };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

@@ -1,23 +1,21 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  ensureJobDir,
-  readNodeStatus,
-  startHeartbeat,
-  waitForWorkersGone,
-  writeJson,
-} from '../coordination.js';
+import { newSecret } from '../channel/auth.js';
+import type { DoneReason, UpReport } from '../channel/messages.js';
+import { channelPorts } from '../channel/ports.js';
+import { openChannelServer, type ChannelServer } from '../channel/server.js';
+import { ensureJobDir, startHeartbeat } from '../coordination.js';
 import { START_JOB } from '../container-command.js';
 import type { AttachedContainer } from '../docker/client.js';
 import { LaunchError } from '../errors.js';
+import { FactLog } from '../facts.js';
+import { LABELS } from '../labels.js';
 import { jobEndMarker } from '../job-end.js';
 import { allSettledOrFirstError } from '../settle.js';
 import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../job-env.js';
-import { nodeOfStatusFile, type DoneInfo, type JobDir, type NodeStatus } from '../jobdir.js';
-import type { FileSystem } from '../fs.js';
-import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
+import { createClientMaterial, writeHostFiles, type NodeEndpoint } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
-import { waitForNodes, type NodeReport, type ReadinessInput } from '../readiness.js';
+import { waitForNodes } from '../readiness.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
 import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
@@ -27,8 +25,6 @@ export const READINESS_CONCURRENCY = 64;
 const WORKERS_GONE_WAIT_MS = 15_000;
 /** How long the teardown lets this node's container end by itself once the job is over, before it removes it by force. */
 const OWN_EXIT_GRACE_MS = 2_000;
-
-type StartedStatus = Extract<NodeStatus, { state: 'started' }>;
 
 /**
  * The first node: makes the job's client key and ssh config, starts its own container while the
@@ -40,60 +36,69 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
   const { fs, log, timings } = deps;
   const workers = plan.nodes.filter((n) => n !== plan.node);
   const teardown = new Teardown();
-  let done: DoneInfo = { reason: 'failed' };
+  const facts = new FactLog(log, plan.nodes.length > 1);
+  let done: DoneReason = 'failed';
   const onAbort = (): void => {
-    done = { reason: 'interrupted' };
+    done = 'interrupted';
     void teardown.run(log);
   };
   deps.signal.addEventListener('abort', onAbort, { once: true });
+  // said once for the whole job, with every node it concerns (this one and the workers')
+  const ownDeps: NodeDeps = { ...deps, warnOnce: (key, message) => facts.note(key, message, plan.node) };
+  if (workers.length === 0) facts.flush();
   try {
     await ensureJobDir(fs, plan.jobDir);
     teardown.add('remove job directory', () => fs.remove(plan.jobDir.root));
-    teardown.add('wait for workers to leave', async () => {
-      const left = await waitForWorkersGone(fs, plan.jobDir, workers, WORKERS_GONE_WAIT_MS, () => Date.now());
-      if (left.length > 0) log.warn(`no goodbye from ${left.join(', ')} within ${WORKERS_GONE_WAIT_MS / 1000} s; they remove their containers on their own`);
-    });
-    teardown.add('tell workers the job is over', () => writeJson(fs, plan.jobDir.done, done));
+    // first in the directory: a cleanup elsewhere asks this process, or this channel, whether the job lives
+    const coordinatorInfo = { node: plan.node, token: plan.labels[LABELS.launcher], jobId: plan.jobId, stepId: plan.stepId };
+    await fs.writeFile(plan.jobDir.coordinator, `${JSON.stringify(coordinatorInfo)}\n`, 0o600);
+    teardown.add('say anything still untold', async () => facts.flush());
+    const channel = workers.length === 0 ? undefined : await timings.measure('channel', () => openChannel(deps, ctx, workers, facts));
+    if (channel !== undefined) {
+      teardown.add('close the control channel', () => channel.close());
+      teardown.add('wait for workers to leave', async () => {
+        const left = await channel.waitForGoodbyes(WORKERS_GONE_WAIT_MS);
+        if (left.length > 0) log.warn(`no goodbye from ${left.join(', ')} within ${WORKERS_GONE_WAIT_MS / 1000} s; they remove their containers on their own`);
+      });
+      teardown.add('tell workers the job is over', async () => channel.broadcastDone(done));
+    }
     const stopHeartbeat = startHeartbeat(fs, plan.jobDir);
     teardown.add('stop heartbeat', stopHeartbeat);
-    teardown.add('remove private files', () => fs.remove(ctx.privateDir));
 
-    // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
-    const material = makeClientMaterial(deps, ctx);
+    // the job's client key is only needed for the logins: this node's container does not wait for it
+    const material = plan.sshconfigdir === undefined ? createClientMaterial({ dir: plan.jobDir }, fs) : Promise.resolve();
     material.catch(() => undefined); // awaited by the readiness wait
     // a run that fails at once (no daemon) must not remove the job directory while the material is being written into it
     teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
-    // the job directory is made above, before the teardown that removes it is registered
-    const prepared = await timings.measure('prepare', () => prepareNode(deps, ctx, Promise.resolve()));
+    const prepared = await timings.measure('prepare', () => prepareNode(ownDeps, ctx, Promise.resolve()));
     const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
     // the job's files need only what the workers reported: they are written while the last logins run
     let jobFiles: Promise<Record<string, string>> | undefined;
-    const writeFilesFor = (statuses: ReadonlyMap<string, StartedStatus>): Promise<Record<string, string>> => {
-      jobFiles = writeJobFiles(deps, ctx, prepared, statuses, ownSlots);
+    const writeFilesFor = (reports: ReadonlyMap<string, UpReport>): Promise<Record<string, string>> => {
+      jobFiles = writeJobFiles(deps, ctx, prepared, reports, ownSlots, channel?.localAddress());
       jobFiles.catch(() => undefined); // awaited once every login passed
       return jobFiles;
     };
     // the job directory must not be removed while they are being written into it
     teardown.add('finish writing the job files', async () => void (await jobFiles?.catch(() => undefined)));
-    // the workers started their containers on their own: wait for them while this node starts its own
     const stopWaiting = new AbortController();
     const readiness = timings.measure('readiness', async () => {
       await material;
-      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, workers, writeFilesFor);
+      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, channel, workers, writeFilesFor);
     });
     readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
     let own: AttachedContainer | undefined;
     const containerId = await timings
       .measure('container', () =>
-        startNodeContainer(deps, ctx, prepared, teardown, {
+        startNodeContainer(ownDeps, ctx, prepared, teardown, {
           beforeStart: async (id) => {
             own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr }, jobEndMarker(plan.jobId, plan.stepId));
           },
           // after the job's end the container exits by itself within milliseconds: a forced removal
           // then would race it with a kill (one more runc run on a busy node)
           ending: async () => {
-            if (done.reason === 'finished' && own !== undefined) await Promise.race([own.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
+            if (done === 'finished' && own !== undefined) await Promise.race([own.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
           },
           removed: async () => own?.removed,
         }),
@@ -111,6 +116,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     await ownSshd;
     const env = await (jobFiles ?? writeFilesFor(started));
     if (container.hasEnded()) throw await containerStopped(fs, plan);
+    facts.flush();
     log.info(`running ${plan.scriptPath} on ${plan.nodes.length} node(s), np=${env.np}`);
     // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
     const code = await timings.measure('job', async () => {
@@ -118,14 +124,38 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       return jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit));
     });
     deps.signal.throwIfAborted();
-    done = { reason: 'finished' };
+    done = 'finished';
     // workers start removing their containers now, while Docker removes this node's (AutoRemove)
-    await writeJson(fs, plan.jobDir.done, done);
+    channel?.broadcastDone(done);
     return code;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
     await timings.measure('teardown', () => teardown.run(log));
   }
+}
+
+/**
+ * The job's secret on the home (0600, read by each worker once the hello says it is there), then the
+ * control channel on the first free candidate port.
+ */
+async function openChannel(deps: NodeDeps, ctx: NodeContext, workers: readonly string[], facts: FactLog): Promise<ChannelServer> {
+  const { plan } = ctx;
+  const secret = newSecret();
+  await deps.fs.writeFile(plan.jobDir.secret, `${secret.toString('hex')}\n`, 0o600);
+  const channel = await openChannelServer({
+    job: `${plan.jobId}.${plan.stepId}`,
+    dir: plan.jobDir.root,
+    secret,
+    ports: channelPorts(plan.jobId, plan.stepId),
+    workers,
+    node: plan.node,
+    now: Date.now,
+    onPortTaken: (port) => deps.log.warn(`control channel port ${port} on ${plan.node} is taken by another process; using the next one (the workers find it)`),
+    onRefused: (remote, reason) => deps.log.warn(`refused a connection to the control channel on ${plan.node} from ${remote}: ${reason}`),
+    onWarning: (node, key, message) => facts.note(key, message, node),
+  });
+  deps.log.verbose(`control channel on port ${channel.port}`);
+  return channel;
 }
 
 /**
@@ -167,27 +197,32 @@ async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnCo
   }
 }
 
-/** The job's variables (job.env), its host files and the known_hosts pinning every node's host key, from what each worker reported. */
+/** The job's variables (job.env), its host files, and the ssh_config and known_hosts mapping every node to where its sshd is. */
 async function writeJobFiles(
   deps: NodeDeps,
   ctx: NodeContext,
   prepared: PreparedNode,
-  statuses: ReadonlyMap<string, StartedStatus>,
+  reports: ReadonlyMap<string, UpReport>,
   ownSlots: Promise<number>,
+  ownAddress: string | undefined,
 ): Promise<Record<string, string>> {
   const { plan } = ctx;
   const nodes: NodeSlots[] = [];
-  const hostKeys = new Map<string, string>();
+  const endpoints: NodeEndpoint[] = [];
   for (const node of plan.nodes) {
-    const status = statuses.get(node);
-    nodes.push({ node, slots: status?.slots ?? (await ownSlots) });
-    const hostKey = status === undefined ? prepared.hostKey : status.hostKey;
-    if (hostKey !== undefined) hostKeys.set(node, hostKey);
+    const report = reports.get(node);
+    nodes.push({ node, slots: report?.slots ?? (await ownSlots) });
+    endpoints.push(
+      report === undefined
+        ? { node, address: ownAddress ?? '127.0.0.1', port: plan.port, hostKey: prepared.hostKey }
+        : { node, address: report.address, port: report.port, hostKey: report.hostKey },
+    );
   }
   const env = buildJobEnv({
     nodes,
     port: plan.port,
     masterPort: plan.masterPort,
+    masterAddr: ownAddress,
     dir: plan.jobDir,
     sshconfigdir: plan.sshconfigdir,
     scriptPath: plan.scriptPath,
@@ -198,69 +233,43 @@ async function writeJobFiles(
   });
   await allSettledOrFirstError([
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
-    ...(plan.sshconfigdir === undefined ? [writeKnownHosts(plan.jobDir, plan.port, hostKeys, deps.fs)] : []),
+    ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs)] : []),
     deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
   ]);
   return env;
 }
 
-async function makeClientMaterial(deps: NodeDeps, ctx: NodeContext): Promise<void> {
-  const { plan } = ctx;
-  if (plan.sshconfigdir !== undefined) return; // the user's own ssh config reaches the nodes
-  await createClientMaterial({ dir: plan.jobDir, nodes: plan.nodes, port: plan.port, user: ctx.identity.user }, deps.fs);
-}
-
 async function waitForWorkers(
   deps: NodeDeps,
   ctx: NodeContext,
+  channel: ChannelServer | undefined,
   workers: readonly string[],
-  onAllReported: (statuses: ReadonlyMap<string, StartedStatus>) => void,
-): Promise<Map<string, StartedStatus>> {
-  if (workers.length === 0) return new Map();
+  onAllReported: (reports: ReadonlyMap<string, UpReport>) => void,
+): Promise<Map<string, UpReport>> {
+  if (channel === undefined) return new Map();
   const { plan } = ctx;
-  deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh on port ${plan.port} (up to ${ctx.options.timeoutSeconds} s)`);
-  // zero set-up: logins in this process (cheap at 1,000 nodes); the user's own ssh config: OpenSSH's
-  const probe: (node: string, status: StartedStatus) => Promise<void> =
+  deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh (up to ${ctx.options.timeoutSeconds} s)`);
+  // zero set-up: logins in this process (cheap at 1,000 nodes), at the address and port each node
+  // reported; the user's own ssh config: OpenSSH's, by node name
+  const probe: (node: string, report: UpReport) => Promise<void> =
     plan.sshconfigdir === undefined
-      ? await inProcessLoginProbe({ dir: plan.jobDir, port: plan.port, user: ctx.identity.user, timeoutMs: 5_000 }, deps.fs).then(
-          (login) => (node, status) => login(node, status.hostKey ?? ''),
-        )
+      ? await inProcessLoginProbe({ dir: plan.jobDir, user: ctx.identity.user, timeoutMs: 5_000 }, deps.fs)
       : sshLoginProbe(deps.runner, { port: plan.port, timeoutMs: 5_000 });
   return waitForNodes({
     nodes: workers,
     timeoutSeconds: ctx.options.timeoutSeconds,
     concurrency: READINESS_CONCURRENCY,
-    ...statusReader(deps.fs, plan.jobDir, plan.port),
+    whenUp: async (node) => {
+      const report = await channel.session(node).up;
+      if (report.port !== plan.port && plan.sshconfigdir !== undefined) {
+        throw new LaunchError(`${node} runs sshd on port ${report.port}, the coordinator uses ${plan.port}: run every node with the same options`);
+      }
+      return report;
+    },
+    lostReason: (node) => channel.session(node).lostReason,
     probe,
     signal: deps.signal,
+    now: Date.now,
     onAllReported,
   });
-}
-
-/**
- * The workers' status files, as the readiness wait reads them: one listing of the nodes directory
- * says who has written one, and only those are read. A failed open of a file not there yet was
- * most of a poll round's cost, and there was one per silent worker every round.
- */
-export function statusReader(fs: FileSystem, dir: JobDir, port: number): Pick<ReadinessInput<StartedStatus>, 'report' | 'mayHaveReported'> {
-  return {
-    report: async (node) => reportOf(node, await readNodeStatus(fs, dir, node), port),
-    mayHaveReported: async () => new Set((await fs.list(dir.nodesDir)).map(nodeOfStatusFile).filter((node) => node !== undefined)),
-  };
-}
-
-/** A worker's status file, as the readiness wait reads it. */
-export function reportOf(node: string, status: NodeStatus | undefined, port: number): NodeReport<StartedStatus> {
-  switch (status?.state) {
-    case undefined:
-      return { state: 'pending' };
-    case 'failed':
-      return { state: 'failed', reason: `${node} failed: ${status.error}` };
-    case 'gone':
-      return { state: 'failed', reason: `${node} left before its sshd answered` };
-    case 'started':
-      return status.port === port
-        ? { state: 'up', info: status }
-        : { state: 'failed', reason: `${node} runs sshd on port ${status.port}, the coordinator computed ${port}: run every node with the same options` };
-  }
 }

@@ -7,7 +7,7 @@ import type { RunOptions } from '../options.js';
 import { join } from 'node:path';
 import { LaunchError } from '../errors.js';
 import { allSettledOrFirstError } from '../settle.js';
-import { cacheRoot, sshdLogPath } from '../jobdir.js';
+import { sshdLogPath } from '../jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
@@ -37,8 +37,10 @@ export interface NodeContext {
   plan: LaunchPlan;
   identity: Identity;
   gpus: string[];
-  /** A private (0700) local directory for the generated passwd/group; removed once the container has started, else by teardown. */
+  /** A private (0700) directory of this node's in the job directory, for the generated passwd/group (the daemon must see it). */
   privateDir: string;
+  /** This node's own cache directory (node-local). */
+  cacheDir: string;
   cwd: string;
   /** The daemon's answer to the ping: its failure is the one to report, whatever other call failed meanwhile. */
   daemonAnswers: Promise<void>;
@@ -74,7 +76,9 @@ export async function prepareNode(
   const [facts] = await allSettledOrFirstError([image, jobDirMade]);
   // both write into directories a failed run's teardown removes: neither is left running when one fails
   const [userFiles, hostKey] = await allSettledOrFirstError([
-    writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(ctx.identity.home), 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels),
+    deps.fs
+      .mkdir(ctx.privateDir, 0o700)
+      .then(() => writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(ctx.cacheDir, 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels)),
     prepareSshd(deps, ctx, imagePath(facts.env)),
   ]);
   await cleared;
@@ -141,13 +145,12 @@ export async function startNodeContainer(
       ),
     plan.dockopts.ulimitNames,
     deps.warnOnce,
-    await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
+    await limitMemory(deps.fs, ctx.cacheDir, plan.node, Date.now),
     hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
-  // the container's mounts of its passwd and group hold the files themselves: the copies go now, so
-  // that not even a SIGKILL of srun-docker later leaves them in the temporary directory
-  await deps.fs.remove(ctx.privateDir);
+  // its passwd and group stay until the job directory goes: on a shared home (NFS, FUSE) a mounted
+  // file that is removed is gone for the container too
   return id;
 }
 

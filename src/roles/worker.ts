@@ -1,55 +1,75 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ensureJobDir, HEARTBEAT_STALE_MS, readJson, watchIntervalMs, watchUntilDone, writeJson } from '../coordination.js';
-import type { FileSystem } from '../fs.js';
-import { nodeStatusPath, type NodeStatus } from '../jobdir.js';
-import type { LaunchPlan } from '../plan.js';
+import { resolveNodeAddress } from '../channel/address.js';
+import { joinCoordinator, type CoordinatorLink } from '../channel/client.js';
+import { channelPorts } from '../channel/ports.js';
+import { channelWarner, readJobSecret } from '../coordination.js';
+import type { HeldInput } from '../docker/client.js';
+import { LaunchError } from '../errors.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
 import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
 const SSHD_LISTEN_MAX_MS = 10_000;
+/** How long the teardown lets this node's container end by itself once its input is closed, before it removes it by force. */
+const OWN_EXIT_GRACE_MS = 2_000;
 
 /**
- * Every other node: makes its own sshd host key and config, starts its container with sshd without
- * waiting for anyone, says so once sshd listens, and keeps the container until the coordinator says
- * done — or is plainly gone.
+ * Every other node: joins the coordinator's control channel while it looks at the image, makes its
+ * own sshd host key and config once the coordinator has said the job directory exists, starts its
+ * container (whose input it holds: the container ends with this process), says its sshd is up, and
+ * keeps the container until the coordinator says done — or is gone.
  */
 export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
   const { plan } = ctx;
-  const { fs, log } = deps;
+  const { log } = deps;
   const teardown = new Teardown();
   const onAbort = (): void => void teardown.run(log);
   deps.signal.addEventListener('abort', onAbort, { once: true });
-  teardown.add('say goodbye', () => writeStatus(fs, plan, { state: 'gone' }));
-  teardown.add('remove private files', () => fs.remove(ctx.privateDir));
+  const joining = deps.timings.measure('channel', () => join(deps, ctx));
+  joining.catch(() => undefined); // awaited by the preparation, and for the failure report
+  const nodeDeps: NodeDeps = { ...deps, warnOnce: channelWarner(joining, log) };
+  teardown.add('say goodbye', async () => {
+    const link = await joining.catch(() => undefined);
+    link?.send({ t: 'bye' });
+    link?.close();
+  });
   try {
-    const prepared = await deps.timings.measure('prepare', () => prepareNode(deps, ctx, ensureJobDir(fs, plan.jobDir)));
-    const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
+    const prepared = await deps.timings.measure('prepare', () => prepareNode(nodeDeps, ctx, joining.then(() => undefined)));
+    const link = await joining;
+    const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, deps.fs);
     slots.catch(() => undefined); // awaited below, unless the container start fails first
-    const containerId = await deps.timings.measure('container', () => startNodeContainer(deps, ctx, prepared, teardown));
-    const running = async (): Promise<boolean> => (await deps.docker.inspectContainer(containerId))?.running === true;
-    const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, running));
-    if (!listening && !(await running())) throw await containerStopped(fs, plan);
-    await writeStatus(fs, plan, { state: 'started', slots: await slots, port: plan.port, hostKey: prepared.hostKey });
-    const end = await watchUntilDone({
-      fs,
-      dir: plan.jobDir,
-      signal: deps.signal,
-      now: Date.now,
-      intervalMs: watchIntervalMs(plan.nodes.length),
-      containerRunning: running,
-    });
-    if (end === 'container-exited') throw await containerStopped(fs, plan);
-    if (end === 'coordinator-gone') {
-      log.warn(`the coordinator ${plan.nodes[0] ?? ''} stopped (no heartbeat for ${HEARTBEAT_STALE_MS / 1000} s); removing this node's container and the job's keys`);
-      // nobody else is left to remove the job directory with its keys
-      teardown.add('remove the orphaned job directory', () => fs.remove(plan.jobDir.root));
-    } else log.verbose(`leaving: ${end}`);
+    let held: HeldInput | undefined;
+    let exited = false;
+    await deps.timings.measure('container', () =>
+      startNodeContainer(nodeDeps, ctx, prepared, teardown, {
+        beforeStart: async (id) => {
+          held = await deps.docker.holdInput(id);
+          void held.exited.then(() => (exited = true));
+        },
+        ending: async () => {
+          held?.release();
+          if (held !== undefined) await Promise.race([held.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
+        },
+        removed: async () => held?.removed,
+      }),
+    );
+    const container = held ?? unheld();
+    const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, async () => !exited));
+    if (!listening && exited) throw await containerStopped(deps.fs, plan);
+    link.send({ t: 'up', port: plan.port, slots: await slots, hostKey: prepared.hostKey, address: link.localAddress });
+    const end = await Promise.race([link.ended, container.exited.then(() => 'container-exited' as const)]);
+    if (end === 'container-exited') throw await containerStopped(deps.fs, plan);
+    if ('lost' in end) {
+      log.warn(`the coordinator ${plan.nodes[0] ?? ''} is gone (control channel ${end.lost}); removing this node's container and the job's keys`);
+      // a live coordinator says done before it closes: nobody else is left to remove the job directory with its keys
+      teardown.add('remove the orphaned job directory', () => deps.fs.remove(plan.jobDir.root));
+    } else log.verbose(`leaving: the job is over (${end.done})`);
     return 0;
   } catch (error) {
     deps.signal.throwIfAborted();
-    await reportWorkerFailure(deps.fs, ctx.plan, error);
+    const link = await joining.catch(() => undefined);
+    link?.send({ t: 'failed', error: error instanceof Error ? error.message : String(error) });
     throw error;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
@@ -57,26 +77,34 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   }
 }
 
-async function writeStatus(fs: FileSystem, plan: LaunchPlan, status: NodeStatus): Promise<void> {
-  if (!(await fs.exists(plan.jobDir.nodesDir))) return;
-  const path = nodeStatusPath(plan.jobDir, plan.node);
-  // never overwrite a failure with a goodbye: the coordinator must learn why
-  if (status.state === 'gone' && (await readJson<NodeStatus>(fs, path))?.state === 'failed') return;
-  await writeJson(fs, path, status);
+/** Finds the coordinator on its channel and proves this node knows the job's secret. */
+async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> {
+  const { plan } = ctx;
+  const coordinator = plan.nodes[0] ?? '';
+  const deadline = Date.now() + ctx.options.timeoutSeconds * 1000;
+  let address: Promise<string> | undefined;
+  const link = await joinCoordinator({
+    job: `${plan.jobId}.${plan.stepId}`,
+    node: plan.node,
+    dir: plan.jobDir.root,
+    coordinator,
+    // looked up once; a name that does not resolve is asked again next round (SLURM may be slow to answer)
+    address: () => {
+      address ??= resolveNodeAddress(coordinator, deps.runner);
+      address.catch(() => (address = undefined));
+      return address;
+    },
+    ports: channelPorts(plan.jobId, plan.stepId),
+    readSecret: () => readJobSecret(deps.fs, plan.jobDir, deadline, Date.now),
+    deadline,
+    now: Date.now,
+    signal: deps.signal,
+    onImpostor: (port, reason) => deps.log.verbose(`port ${port} on ${coordinator} is not this job's control channel (${reason}); trying the next`),
+  });
+  deps.log.verbose(`joined the coordinator ${coordinator} on port ${link.port}`);
+  return link;
 }
 
-/**
- * The coordinator names this node and this reason instead of waiting for its deadline. The job
- * directory may not exist yet (this node failed before the coordinator got going): wait a little.
- */
-export async function reportWorkerFailure(fs: FileSystem, plan: LaunchPlan, error: unknown): Promise<void> {
-  const message = error instanceof Error ? error.message : String(error);
-  for (let attempt = 0; attempt < 50; attempt += 1) {
-    if (await fs.exists(plan.jobDir.nodesDir)) {
-      await writeStatus(fs, plan, { state: 'failed', error: message }).catch(() => undefined);
-      return;
-    }
-    if (await fs.exists(plan.jobDir.done)) return;
-    await sleep(200);
-  }
+function unheld(): never {
+  throw new LaunchError('the container started without its input held');
 }

@@ -6,9 +6,15 @@ import { loadSsh2 } from './ssh2.js';
 
 export interface LoginProbeTarget {
   dir: JobDir;
-  port: number;
   user: string;
   timeoutMs: number;
+}
+
+/** Where a node said its sshd is, and the host key it said it presents. */
+export interface SshdEndpoint {
+  address: string;
+  port: number;
+  hostKey?: string;
 }
 
 /**
@@ -21,14 +27,15 @@ export interface LoginProbeTarget {
 export async function inProcessLoginProbe(
   target: LoginProbeTarget,
   fs: FileSystem,
-): Promise<(node: string, hostKey: string) => Promise<void>> {
+): Promise<(node: string, endpoint: SshdEndpoint) => Promise<void>> {
   const privateKey = await fs.readFile(target.dir.clientKey);
   if (privateKey === undefined) throw new Error(`the job's client key is missing in ${target.dir.root}`);
   const { Client: SshClient } = await loadSsh2();
-  return (node, hostKey) => login(new SshClient(), node, target, privateKey, keyBlob(hostKey));
+  return (node, endpoint) => login(new SshClient(), node, endpoint, target, privateKey);
 }
 
-function login(client: Client, node: string, target: LoginProbeTarget, privateKey: string, expectedKey: Buffer | undefined): Promise<void> {
+function login(client: Client, node: string, endpoint: SshdEndpoint, target: LoginProbeTarget, privateKey: string): Promise<void> {
+  const expectedKey = keyBlob(endpoint.hostKey ?? '');
   return new Promise((resolve, reject) => {
     let settled = false;
     const finish = (error?: Error): void => {
@@ -39,7 +46,7 @@ function login(client: Client, node: string, target: LoginProbeTarget, privateKe
       else resolve();
     };
     client.on('error', (error: NodeJS.ErrnoException) =>
-      finish(new Error(error.code === 'ECONNREFUSED' ? `nothing listening on ${node}:${target.port} (sshd not up)` : `ssh login failed: ${error.message}`)),
+      finish(new Error(error.code === 'ECONNREFUSED' ? `nothing listening on ${node} (${endpoint.address}:${endpoint.port}; sshd not up)` : `ssh login failed: ${error.message}`)),
     );
     client.on('close', () => finish(new Error('ssh connection closed before the login finished')));
     // a login is a dozen small back-and-forth packets: with Nagle on, each waits for a delayed ACK
@@ -53,8 +60,8 @@ function login(client: Client, node: string, target: LoginProbeTarget, privateKe
       });
     });
     client.connect({
-      host: node,
-      port: target.port,
+      host: endpoint.address,
+      port: endpoint.port,
       username: target.user,
       privateKey,
       // the job's key is the only way in: ssh2 would first try "none", a round trip sshd always refuses

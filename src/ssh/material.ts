@@ -6,26 +6,28 @@ import { loadTemplate, renderTemplate } from './template.js';
 
 export interface ClientMaterialInput {
   dir: JobDir;
-  nodes: readonly string[];
-  port: number;
-  user: string;
 }
 
 /**
  * Zero set-up ssh for one job step, the coordinator's part: the client key, authorized_keys (read by
- * every node's sshd at each login, so it may appear after the sshds start), ssh_config and an ssh
- * wrapper. Everything lives in the 0700 job directory and goes with it.
+ * every node's sshd at each login, so it may appear after the sshds start) and an ssh wrapper. The
+ * ssh_config and known_hosts follow once every node has said where it is (writeHostFiles).
+ * Everything lives in the 0700 job directory and goes with it.
  */
 export async function createClientMaterial(input: ClientMaterialInput, fs: FileSystem): Promise<void> {
   const { dir } = input;
   await fs.mkdir(dir.binDir, 0o700);
   const clientPub = await writeKeyPair(dir.clientKey, 'srun-docker-client', fs);
   const files = await renderClientFiles(input, clientPub);
-  await Promise.all([
-    fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600),
-    fs.writeFile(dir.sshConfig, files.sshConfig, 0o600),
-    fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700),
-  ]);
+  await Promise.all([fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600), fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700)]);
+}
+
+/** Where one node's sshd is reached: its address on the cluster network, its port, the host key it presents. */
+export interface NodeEndpoint {
+  node: string;
+  address: string;
+  port: number;
+  hostKey: string | undefined;
 }
 
 export interface NodeSshdInput {
@@ -45,33 +47,41 @@ export async function createNodeSshd(input: NodeSshdInput, fs: FileSystem): Prom
   return keyOnly(hostPub);
 }
 
-/** The job's known_hosts, once every node has said which host key it presents. */
-export async function writeKnownHosts(dir: JobDir, port: number, hostKeys: ReadonlyMap<string, string>, fs: FileSystem): Promise<void> {
-  await fs.writeFile(dir.knownHosts, renderKnownHosts(hostKeys, port), 0o600);
+/**
+ * The job's ssh_config and known_hosts, once every node has said where its sshd is and which host key
+ * it presents: each SLURM name maps to its address and port (a NodeName need not resolve in the
+ * container), its key pinned under the name itself (HostKeyAlias).
+ */
+export async function writeHostFiles(dir: JobDir, user: string, endpoints: readonly NodeEndpoint[], fs: FileSystem): Promise<void> {
+  const sshConfig = await renderSshConfig(dir, user, endpoints);
+  await Promise.all([fs.writeFile(dir.sshConfig, sshConfig, 0o600), fs.writeFile(dir.knownHosts, renderKnownHosts(endpoints), 0o600)]);
 }
 
 export interface ClientFiles {
   authorizedKeys: string;
-  sshConfig: string;
   sshWrapper: string;
 }
 
 /** Pure: the coordinator's files, from the client's public key. */
 export async function renderClientFiles(input: ClientMaterialInput, clientPub: string): Promise<ClientFiles> {
-  const { dir, nodes, port, user } = input;
-  const [ssh, wrapper] = await Promise.all([loadTemplate('ssh_config'), loadTemplate('ssh_wrapper')]);
+  const wrapper = await loadTemplate('ssh_wrapper');
   return {
     // the key may only start sessions: no forwarding of agents, ports or X11 to the other nodes
     authorizedKeys: `restrict,pty ${clientPub.trim()}\n`,
-    sshConfig: renderTemplate(ssh, {
-      HOSTS: nodes.join(' '),
-      PORT: String(port),
-      USER: user,
-      IDENTITY: dir.clientKey,
-      KNOWN_HOSTS: dir.knownHosts,
-    }),
-    sshWrapper: renderTemplate(wrapper, { SSH_CONFIG: dir.sshConfig }),
+    sshWrapper: renderTemplate(wrapper, { SSH_CONFIG: input.dir.sshConfig }),
   };
+}
+
+/** Pure: the client's ssh_config: one block per node (address, port, key alias), then what all share. */
+export async function renderSshConfig(dir: JobDir, user: string, endpoints: readonly NodeEndpoint[]): Promise<string> {
+  const blocks = endpoints.map((e) => `Host ${e.node}\n  HostName ${e.address}\n  Port ${e.port}\n  HostKeyAlias ${e.node}\n`).join('');
+  return renderTemplate(await loadTemplate('ssh_config'), {
+    NODE_BLOCKS: blocks.trimEnd(),
+    HOSTS: endpoints.map((e) => e.node).join(' '),
+    USER: user,
+    IDENTITY: dir.clientKey,
+    KNOWN_HOSTS: dir.knownHosts,
+  });
 }
 
 /** Pure: one node's sshd_config. */
@@ -86,19 +96,14 @@ export async function renderSshdConfig(input: NodeSshdInput): Promise<string> {
   });
 }
 
-/** Pure: each node's own host key pinned to `[node]:port`, in the order given. */
-export function renderKnownHosts(hostKeys: ReadonlyMap<string, string>, port: number): string {
-  return [...hostKeys].map(([node, key]) => `${knownHostName(node, port)} ${keyOnly(key)}\n`).join('');
+/** Pure: each node's own host key pinned under its SLURM name (the ssh_config's HostKeyAlias), in the order given. */
+export function renderKnownHosts(endpoints: readonly NodeEndpoint[]): string {
+  return endpoints.flatMap((e) => (e.hostKey === undefined ? [] : [`${e.node} ${keyOnly(e.hostKey)}\n`])).join('');
 }
 
 /** The job runs as root only when the caller is root; then root must be able to log in, by key. */
 export function permitRootLogin(uid: number): string {
   return uid === 0 ? 'prohibit-password' : 'no';
-}
-
-/** known_hosts writes non-default ports as [host]:port. */
-export function knownHostName(node: string, port: number): string {
-  return port === 22 ? node : `[${node}]:${port}`;
 }
 
 /** sshd_config's SetEnv (OpenSSH >= 7.8); values with spaces or quotes cannot be written safely and are left out. */

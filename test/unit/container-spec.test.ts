@@ -7,7 +7,7 @@ import {
   STACK_BYTES,
   type ContainerSpecInput,
 } from '../../src/container-spec.js';
-import { CONTAINER_STALE_SECONDS, WATCHDOG_SCRIPT, containerCommand } from '../../src/container-command.js';
+import { WORKER_SCRIPT, containerCommand } from '../../src/container-command.js';
 import { parseDockopts } from '../../src/dockopts.js';
 import { aliceIdentity } from './fakes.js';
 import { UsageError } from '../../src/errors.js';
@@ -200,20 +200,11 @@ describe('buildContainerSpec: labels and sshd', () => {
     expect(s.Labels).toEqual({ team: 'ml', 'srun-docker.job': '7' });
   });
 
-  it('runs sshd under the heartbeat watchdog, and Docker removes the container when it ends', () => {
+  it('runs sshd for as long as its input is open, and Docker removes the container when it ends', () => {
     const s = spec();
-    expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog']);
-    expect(s.Cmd).toEqual([
-      '/home/alice/.srun-docker/jobs/7.0/sshd_config',
-      '12345',
-      '/home/alice/.srun-docker/jobs/7.0/heartbeat',
-      String(CONTAINER_STALE_SECONDS),
-      '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
-      '', // no job: a worker's container
-      '',
-      '',
-    ]);
-    expect(WATCHDOG_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
+    expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker']);
+    expect(s.Cmd).toEqual(['/home/alice/.srun-docker/jobs/7.0/sshd_config', '12345', '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log']);
+    expect(WORKER_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
     expect(hostConfig().AutoRemove).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import type { Identity } from '../../src/identity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
-import type { AttachedContainer, ContainerFacts, DockerClient, ImageFacts } from '../../src/docker/client.js';
+import type { AttachedContainer, ContainerFacts, DockerClient, HeldInput, ImageFacts } from '../../src/docker/client.js';
 import type { FileSystem } from '../../src/fs.js';
 import type { Logger } from '../../src/log.js';
 
@@ -10,6 +10,8 @@ import type { Logger } from '../../src/log.js';
 export class MemoryFs implements FileSystem {
   readonly files = new Map<string, { data: string; mtime: number }>();
   readonly dirs = new Map<string, number>();
+  /** Every call made on it, `op path`, in order (what a node would ask of a shared home). */
+  readonly ops: string[] = [];
 
   constructor(private readonly clock: () => number = () => 0) {}
 
@@ -18,20 +20,25 @@ export class MemoryFs implements FileSystem {
   }
 
   mkdir(path: string): Promise<void> {
+    this.ops.push(`mkdir ${path}`);
     this.dirs.set(path, this.clock());
     return Promise.resolve();
   }
   writeFile(path: string, data: string): Promise<void> {
+    this.ops.push(`write ${path}`);
     this.put(path, data);
     return Promise.resolve();
   }
   readFile(path: string): Promise<string | undefined> {
+    this.ops.push(`read ${path}`);
     return Promise.resolve(this.files.get(path)?.data);
   }
   exists(path: string): Promise<boolean> {
+    this.ops.push(`exists ${path}`);
     return Promise.resolve(this.files.has(path) || this.dirs.has(path) || this.below(path).length > 0);
   }
   remove(path: string): Promise<void> {
+    this.ops.push(`remove ${path}`);
     for (const p of [path, ...this.below(path)]) {
       this.files.delete(p);
       this.dirs.delete(p);
@@ -39,9 +46,11 @@ export class MemoryFs implements FileSystem {
     return Promise.resolve();
   }
   modifiedAt(path: string): Promise<number | undefined> {
+    this.ops.push(`stat ${path}`);
     return Promise.resolve(this.files.get(path)?.mtime ?? this.dirs.get(path));
   }
   list(dir: string): Promise<string[]> {
+    this.ops.push(`list ${dir}`);
     const names = this.below(dir).map((p) => p.slice(dir.length + 1).split('/')[0] ?? '');
     return Promise.resolve([...new Set(names)]);
   }
@@ -134,6 +143,11 @@ export class FakeDocker implements DockerClient {
   attach(id: string): Promise<AttachedContainer> {
     this.attached.push({ id, startsBefore: this.starts });
     return Promise.resolve({ send: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
+  }
+  held: string[] = [];
+  holdInput(id: string): Promise<HeldInput> {
+    this.held.push(id);
+    return Promise.resolve({ release: () => undefined, exited: new Promise<number>(() => undefined), removed: Promise.resolve() });
   }
 }
 

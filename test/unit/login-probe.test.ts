@@ -89,8 +89,8 @@ async function probeAgainst(hostKeyOf: Material, acceptsClientOf: Material, exit
     exitCode,
   );
   try {
-    const probe = await inProcessLoginProbe({ dir: job.dir, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
-    await probe('127.0.0.1', job.hostKey);
+    const probe = await inProcessLoginProbe({ dir: job.dir, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await probe('n2', { address: '127.0.0.1', port, hostKey: job.hostKey });
   } finally {
     await sshd.close();
   }
@@ -119,8 +119,8 @@ describe('in-process ssh login probe against a real SSH server on loopback', () 
     await expect(probeAgainst(job, job, 1)).rejects.toThrow('ssh login failed: true exited 1');
   });
 
-  it('names a node where nothing listens yet', async () => {
-    const probe = await inProcessLoginProbe({ dir: job.dir, port, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
-    await expect(probe('127.0.0.1', job.hostKey)).rejects.toThrow(`nothing listening on 127.0.0.1:${port} (sshd not up)`);
+  it('names a node where nothing listens yet, with the address and port it reported', async () => {
+    const probe = await inProcessLoginProbe({ dir: job.dir, user: 'alice', timeoutMs: 5_000 }, nodeFileSystem);
+    await expect(probe('n2', { address: '127.0.0.1', port, hostKey: job.hostKey })).rejects.toThrow(`nothing listening on n2 (127.0.0.1:${port}; sshd not up)`);
   });
 });

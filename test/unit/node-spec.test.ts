@@ -39,10 +39,10 @@ describe('nodeContainerSpec: who runs the job', () => {
     expect(s.Tty).toBeUndefined();
   });
 
-  it("a worker's container runs sshd alone, with no input", () => {
+  it("a worker's container runs sshd alone, its input held by its srun-docker, no output attached", () => {
     const s = specFor('n2', 'worker');
-    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n2.sshd.log`, '', '', '']);
-    expect(s.OpenStdin).toBeUndefined();
-    expect(s.AttachStdin).toBeUndefined();
+    expect(s.Cmd?.slice(2)).toEqual([`${JOB}/nodes/n2.sshd.log`]);
+    expect([s.OpenStdin, s.StdinOnce, s.AttachStdin]).toEqual([true, true, true]);
+    expect(s.AttachStdout).toBeUndefined();
   });
 });

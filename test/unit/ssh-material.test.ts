@@ -8,14 +8,15 @@ import { jobDirFor, nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../
 import {
   createClientMaterial,
   createNodeSshd,
-  knownHostName,
   permitRootLogin,
   renderClientFiles,
   renderKnownHosts,
+  renderSshConfig,
   renderSshdConfig,
   setEnvLine,
-  writeKnownHosts,
+  writeHostFiles,
   type ClientMaterialInput,
+  type NodeEndpoint,
   type NodeSshdInput,
 } from '../../src/ssh/material.js';
 
@@ -23,7 +24,7 @@ const DIR = jobDirFor('/home/alice', '77', '0');
 const CLIENT_PUB = 'ssh-ed25519 AAAACLIENTKEY srun-docker-client\n';
 
 function input(overrides: Partial<ClientMaterialInput> = {}): ClientMaterialInput {
-  return { dir: DIR, nodes: ['n1', 'n2', 'n3'], port: 12001, user: 'alice', ...overrides };
+  return { dir: DIR, ...overrides };
 }
 
 function sshdInput(overrides: Partial<NodeSshdInput> = {}): NodeSshdInput {
@@ -33,15 +34,11 @@ function sshdInput(overrides: Partial<NodeSshdInput> = {}): NodeSshdInput {
 const render = (o: Partial<ClientMaterialInput> = {}) => renderClientFiles(input(o), CLIENT_PUB);
 const lines = (text: string) => text.split('\n').map((l) => l.trim());
 
-describe('knownHostName', () => {
-  it.each<[string, number, string]>([
-    ['n1', 12001, '[n1]:12001'],
-    ['dgx01.cluster', 2222, '[dgx01.cluster]:2222'],
-    ['n1', 22, 'n1'],
-  ])('%s port %d → %s', (node, port, name) => {
-    expect(knownHostName(node, port)).toBe(name);
-  });
-});
+const ENDPOINTS: NodeEndpoint[] = [
+  { node: 'n1', address: '10.1.0.1', port: 12001, hostKey: 'ssh-ed25519 AAAAKEY1' },
+  { node: 'n2', address: '10.1.0.2', port: 12007, hostKey: 'ssh-ed25519 AAAAKEY2 srun-docker-host' },
+  { node: 'n3', address: '10.1.0.3', port: 12001, hostKey: 'ssh-ed25519 AAAAKEY3' },
+];
 
 describe('setEnvLine', () => {
   it.each<[string, Record<string, string>, string]>([
@@ -62,24 +59,18 @@ describe('renderClientFiles, renderSshdConfig, renderKnownHosts', () => {
     expect(authorizedKeys).toBe('restrict,pty ssh-ed25519 AAAACLIENTKEY srun-docker-client\n');
   });
 
-  it("known_hosts pins each node's own host key to [node]:port, comments dropped", () => {
-    const keys = new Map([
-      ['n1', 'ssh-ed25519 AAAAKEY1'],
-      ['n2', 'ssh-ed25519 AAAAKEY2 srun-docker-host'],
-    ]);
-    expect(renderKnownHosts(keys, 12001)).toBe('[n1]:12001 ssh-ed25519 AAAAKEY1\n[n2]:12001 ssh-ed25519 AAAAKEY2\n');
+  it("known_hosts pins each node's own host key under its SLURM name (the alias ssh looks it up by), comments dropped", () => {
+    expect(renderKnownHosts(ENDPOINTS)).toBe('n1 ssh-ed25519 AAAAKEY1\nn2 ssh-ed25519 AAAAKEY2\nn3 ssh-ed25519 AAAAKEY3\n');
+    expect(renderKnownHosts([{ node: 'a', address: '1.2.3.4', port: 22, hostKey: undefined }])).toBe('');
   });
 
-  it('known_hosts uses plain names on port 22', () => {
-    expect(renderKnownHosts(new Map([['a', 'ssh-ed25519 AAAAKEY1']]), 22)).toBe('a ssh-ed25519 AAAAKEY1\n');
-  });
-
-  it('ssh_config: strict host keys, only the job key, every node', async () => {
-    const l = lines((await render()).sshConfig);
+  it('ssh_config: each node at its own address and port under its SLURM name, strict host keys, only the job key', async () => {
+    const text = await renderSshConfig(DIR, 'alice', ENDPOINTS);
+    expect(text).toContain('Host n2\n  HostName 10.1.0.2\n  Port 12007\n  HostKeyAlias n2\n');
+    const l = lines(text);
     expect(l).toEqual(
       expect.arrayContaining([
         'Host n1 n2 n3',
-        'Port 12001',
         'User alice',
         `IdentityFile ${DIR.clientKey}`,
         'IdentitiesOnly yes',
@@ -88,6 +79,8 @@ describe('renderClientFiles, renderSshdConfig, renderKnownHosts', () => {
       ]),
     );
     expect(l).not.toContain('StrictHostKeyChecking no');
+    // a node's own block comes before the shared one: ssh takes the first value it finds
+    expect(text.indexOf('HostName 10.1.0.3')).toBeLessThan(text.indexOf('Host n1 n2 n3'));
   });
 
   it("sshd_config: port, this node's own host key, the job's authorized keys, one user, keys only", async () => {
@@ -144,22 +137,24 @@ describe('the material on the real file system, keys made in-process', () => {
     await createNodeSshd(sshdInput({ dir }), nodeFileSystem);
     expect(await mode(dir.binDir)).toBe(0o700);
     const hostKey = nodeHostKeyPath(dir, 'n2');
-    for (const file of [dir.clientKey, `${dir.clientKey}.pub`, dir.authorizedKeys, dir.sshConfig, hostKey, `${hostKey}.pub`, nodeSshdConfigPath(dir, 'n2')]) {
+    await writeHostFiles(dir, 'alice', ENDPOINTS, nodeFileSystem);
+    for (const file of [dir.clientKey, `${dir.clientKey}.pub`, dir.authorizedKeys, dir.sshConfig, dir.knownHosts, hostKey, `${hostKey}.pub`, nodeSshdConfigPath(dir, 'n2')]) {
       expect({ file, mode: await mode(file) }).toEqual({ file, mode: 0o600 });
     }
     expect(await mode(dir.sshWrapper)).toBe(0o700);
   });
 
   it('authorizes the generated client key; each node returns its own host key, which known_hosts pins', async () => {
-    await createClientMaterial(input({ dir, nodes: ['n1', 'n2'] }), nodeFileSystem);
+    await createClientMaterial(input({ dir }), nodeFileSystem);
     const keys = new Map<string, string>();
     for (const node of ['n1', 'n2']) keys.set(node, await createNodeSshd(sshdInput({ dir, node }), nodeFileSystem));
     const [type, blob] = (await read(`${nodeHostKeyPath(dir, 'n1')}.pub`)).trim().split(/\s+/);
     expect(type).toBe('ssh-ed25519');
     expect(keys.get('n1')).toBe(`${type} ${blob}`);
     expect(keys.get('n2')).not.toBe(keys.get('n1'));
-    await writeKnownHosts(dir, 12001, keys, nodeFileSystem);
-    expect(await read(dir.knownHosts)).toBe(`[n1]:12001 ${keys.get('n1')}\n[n2]:12001 ${keys.get('n2')}\n`);
+    const endpoints = ['n1', 'n2'].map((node) => ({ node, address: '127.0.0.1', port: 12001, hostKey: keys.get(node) }));
+    await writeHostFiles(dir, 'alice', endpoints, nodeFileSystem);
+    expect(await read(dir.knownHosts)).toBe(`n1 ${keys.get('n1')}\nn2 ${keys.get('n2')}\n`);
     expect(await read(dir.authorizedKeys)).toBe(`restrict,pty ${(await read(`${dir.clientKey}.pub`)).trim()}\n`);
   });
 

@@ -25,7 +25,7 @@ describe('renderTemplate', () => {
 describe('shipped templates', () => {
   it.each<[TemplateName, string[]]>([
     ['sshd_config', ['PORT', 'HOST_KEY', 'AUTHORIZED_KEYS', 'USER', 'PERMIT_ROOT_LOGIN', 'SET_ENV']],
-    ['ssh_config', ['HOSTS', 'PORT', 'USER', 'IDENTITY', 'KNOWN_HOSTS']],
+    ['ssh_config', ['NODE_BLOCKS', 'HOSTS', 'USER', 'IDENTITY', 'KNOWN_HOSTS']],
     ['ssh_config_block', ['HOSTS', 'PORT', 'USER', 'SSHCONFIGDIR']],
     ['ssh_wrapper', ['SSH_CONFIG']],
   ])('%s has exactly the fields its callers fill', async (name, fields) => {

@@ -1,0 +1,47 @@
+import { execa } from 'execa';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { WORKER_SCRIPT } from '../../src/container-command.js';
+
+/** The worker container's main process, run for real by /bin/sh, with sshd replaced by a sleep. */
+function withFakeSshd(sshd: string): string {
+  const real = '/usr/sbin/sshd -D -e -f "$1" -p "$2"';
+  expect(WORKER_SCRIPT).toContain(real);
+  return WORKER_SCRIPT.replace(real, sshd);
+}
+
+describe("a worker container's main process", () => {
+  let dir = '';
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'srun-docker-worker-script-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function start(sshd: string) {
+    return execa('/bin/sh', ['-c', withFakeSshd(sshd), 'srun-docker-worker', 'cfg', '1', join(dir, 'sshd.log')], {
+      stdin: 'pipe',
+      reject: false,
+      timeout: 20_000,
+    });
+  }
+
+  it('ends sshd and itself once its input closes (srun-docker closed it, or is gone)', async () => {
+    const child = start('command sleep 30');
+    child.stdin?.write('anything\n');
+    child.stdin?.end();
+    const result = await child;
+    expect(result.timedOut).toBe(false);
+    expect(await readFile(join(dir, 'sshd.log'), 'utf8')).toContain('srun-docker: input closed (srun-docker ended); ending');
+  });
+
+  it('keeps sshd while its input stays open, and ends with sshd when sshd ends by itself', async () => {
+    const child = start('command sleep 0.3; exit 7');
+    const result = await child;
+    expect(result.exitCode).toBe(7);
+    child.stdin?.destroy();
+  });
+});
