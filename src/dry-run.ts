@@ -1,9 +1,10 @@
 import type Docker from 'dockerode';
 import { join } from 'node:path';
 import type { Allocation } from './allocation.js';
+import { channelPorts } from './channel/ports.js';
 import type { Identity } from './identity.js';
 import { buildJobEnv } from './job-env.js';
-import { nodeHostKeyPath } from './jobdir.js';
+import { nodeEtcDir, nodeHostKeyPath } from './jobdir.js';
 import { nodeContainerSpec } from './node-spec.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
@@ -12,6 +13,8 @@ export interface NodePreview {
   node: string;
   role: 'coordinator' | 'worker';
   container: Docker.ContainerCreateOptions;
+  /** The coordinator's control channel: the ports it tries in turn (the first free one), which the workers try in the same order. */
+  channelPorts?: number[];
   /** The coordinator's readiness check of each worker, and the job it runs. */
   readiness?: string[][];
   job?: { command: string[]; env: Record<string, string> };
@@ -49,7 +52,7 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
       : [first.sshdConfig],
     nodes,
     assumptions: [
-      "/etc/passwd and /etc/group: the image's own entries plus yours, written to a private temporary directory per node",
+      "/etc/passwd and /etc/group: the image's own entries plus yours, written to each node's own folder of the job directory",
       "PATH: the image's PATH, read from the image at run time",
       `slots: ${slots} per node (--slots_per_node, else this node's GPUs or nvidia-smi, else 1); each worker reports its own`,
       'GPUs: each node hands over the GPUs SLURM gave it; shown here are this node\'s',
@@ -68,8 +71,8 @@ function previewNode(
     identity,
     cwd: facts.cwd,
     gpus,
-    passwdFile: join('<private tmp>', 'passwd'),
-    groupFile: join('<private tmp>', 'group'),
+    passwdFile: join(nodeEtcDir(plan.jobDir, plan.node), 'passwd'),
+    groupFile: join(nodeEtcDir(plan.jobDir, plan.node), 'group'),
   });
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container };
   const env = buildJobEnv({
@@ -87,7 +90,8 @@ function previewNode(
   const readiness = all
     .filter((p) => p.role === 'worker')
     .map((p) => ['ssh', ...(plan.sshconfigdir === undefined ? ['-F', plan.jobDir.sshConfig] : ['-p', String(plan.port)]), p.node, 'true']);
-  return { node: plan.node, role: plan.role, container, readiness, job: { command: plan.scriptCommand, env } };
+  const channel = all.length > 1 ? { channelPorts: channelPorts(plan.jobId, plan.stepId) } : {};
+  return { node: plan.node, role: plan.role, container, ...channel, readiness, job: { command: plan.scriptCommand, env } };
 }
 
 /** The human-readable form: one block per node. */
@@ -107,6 +111,7 @@ export function formatDryRun(preview: DryRun): string {
     if (h.Devices?.length) lines.push(`  devices: ${h.Devices.map((d: Docker.DeviceMapping) => d.PathOnHost).join(' ')}`);
     if (h.DeviceRequests?.length) lines.push(`  gpus: ${h.DeviceRequests.map((d: Docker.DeviceRequest) => (d.DeviceIDs ?? []).join(',')).join(' ')}`);
     lines.push(`  labels: ${Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    if (node.channelPorts) lines.push(`control channel: the first free of ports ${node.channelPorts.join(' ')}`);
     for (const probe of node.readiness ?? []) lines.push(`readiness: ${probe.join(' ')}`);
     if (node.job) {
       lines.push(`run: ${node.job.command.join(' ')}`);

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { channelPorts } from '../../src/channel/ports.js';
 import type { Allocation } from '../../src/allocation.js';
 import { formatDryRun, previewRun } from '../../src/dry-run.js';
 import type { HostFacts } from '../../src/plan.js';
@@ -40,6 +41,13 @@ describe('--dry-run: what every node would create and run', () => {
     expect(coordinator?.job?.command).toEqual(['/home/alice/work/job.sh', '--epochs=5']);
     expect(coordinator?.job?.env).toMatchObject({ hostlist: 'dgx01:2,dgx02:2', np: '4', NNODES: '2', MASTER_ADDR: 'dgx01', NCCL_DEBUG: 'INFO' });
     expect(worker?.job).toBeUndefined();
+  });
+
+  it("names the coordinator's control channel ports, the same list the workers try", () => {
+    const [coordinator, worker] = preview.nodes;
+    expect(coordinator?.channelPorts).toEqual(channelPorts('77', '0'));
+    expect(new Set(coordinator?.channelPorts).size).toBe(8);
+    expect(worker?.channelPorts).toBeUndefined();
   });
 
   it('names the job directory and its ssh material, and what only a real run can know', () => {
