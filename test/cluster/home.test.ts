@@ -43,4 +43,21 @@ describe.skipIf(mode !== 'caching')(`the caching home: lookups cached 30 s per h
       await alice('node1', 'rm -f "$1" "$2"', name, data);
     }
   });
+
+  it('milder than NFSv4: a flock held on node1 does not exclude node2 (each host locks its own view)', async () => {
+    const lock = `${HOME}/.home-lock-${process.pid}`;
+    try {
+      await onCluster('node1', ['touch', lock], { timeoutMs: 30_000 });
+      const held = onCluster('node1', ['flock', lock, 'sleep', '4'], { timeoutMs: 30_000 });
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      const other = await onCluster('node2', ['flock', '-n', lock, 'true'], { timeoutMs: 30_000 });
+      const same = await onCluster('node1', ['flock', '-n', lock, 'true'], { timeoutMs: 30_000 });
+      await held;
+      console.log(`[home] flock -n while node1 holds it: node1 exit ${same.exitCode}, node2 exit ${other.exitCode}`);
+      expect(same.exitCode, 'on node1 itself the lock excludes').toBe(1);
+      expect(other.exitCode, 'node2 gets the lock node1 holds').toBe(0);
+    } finally {
+      await onCluster('node1', ['rm', '-f', lock], { timeoutMs: 30_000 });
+    }
+  });
 });
