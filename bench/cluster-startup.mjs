@@ -41,6 +41,7 @@ const upHome = () => {
 };
 const HOMES = REUSE ? [upHome()] : String(args.homes ?? 'plain,caching').split(',');
 const TARGET = { plain: 1.3, caching: 1.5 };
+const NODES = ['node1', 'node2', 'node3'];
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
 const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
 /** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
@@ -116,7 +117,8 @@ for (const home of HOMES) {
       copyFileSync(path, `${ALICE_HOME}/${compared(label, path)}`);
       chmodSync(`${ALICE_HOME}/${compared(label, path)}`, 0o644);
     }
-    for (const n of NODE_COUNTS) summary.push({ home, n, ...(await measure(n)) });
+    // --runs=0: only the count of home operations
+    if (RUNS > 0) for (const n of NODE_COUNTS) summary.push({ home, n, ...(await measure(n)) });
     // the count is an extra: a failure of it is printed, and the other home is still measured
     if (OPS_SECONDS > 0) await countHomeOps(home, OPS_SECONDS).catch((error) => console.log(`\ncounting home operations on the ${home} home failed: ${error.message}`));
   } finally {
@@ -124,9 +126,11 @@ for (const home of HOMES) {
     if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
   }
 }
-console.log(`\nBoth homes: srun-docker's no-op job against the docker run floor of its own rounds (${RUNS} runs each)\n`);
-console.log('| home | nodes | floor median ms | srun-docker median ms | / floor, paired | target | met |');
-console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+if (summary.length > 0) {
+  console.log(`\nBoth homes: srun-docker's no-op job against the docker run floor of its own rounds (${RUNS} runs each)\n`);
+  console.log('| home | nodes | floor median ms | srun-docker median ms | / floor, paired | target | met |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+}
 for (const r of summary) {
   const target = r.n === 3 ? TARGET[r.home] : undefined;
   const met = target === undefined ? '' : r.paired <= target ? 'yes' : 'no';
@@ -165,8 +169,6 @@ async function measure(n) {
   const sd = times[SRUN_DOCKER(n)];
   return { floor, srunDocker: stats(sd).median, paired: stats(sd.map((x, i) => x / times[floorName][i])).median };
 }
-
-const NODES = ['node1', 'node2', 'node3'];
 
 async function onNode(node, command, options = {}) {
   return execa('docker', ['exec', node, ...command], { reject: false, all: true, timeout: 120_000, ...options });
@@ -211,6 +213,8 @@ async function countHomeOps(home, seconds) {
     for (const node of NODES) {
       const top = Object.entries(client[node].byCall).sort((a, b) => b[1] - a[1]).slice(0, 6);
       console.log(`  ${node} client calls on /home in ${seconds} s: ${top.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      const files = Object.entries(client[node].byFile).sort((a, b) => b[1] - a[1]).slice(0, 6);
+      console.log(`  ${node} the files: ${files.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
       if (server) console.log(`  ${node} server calls in ${seconds} s: ${Object.entries(server[node].byCall).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
     }
   } finally {
@@ -241,7 +245,8 @@ async function traceServer(during) {
     const byCall = {};
     for (const m of text.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/gm)) {
       // the FUSE channel (read/writev of /dev/fuse), threads waking each other, and the allocator are no home operations
-      if (!['read', 'writev', 'futex', 'madvise', 'mmap', 'munmap', 'mprotect', 'clone3', 'rt_sigprocmask', 'set_robust_list', 'rseq'].includes(m[2])) byCall[m[2]] = Number(m[1]);
+      // strace's own `total` row too
+      if (!['total', 'read', 'writev', 'futex', 'madvise', 'mmap', 'munmap', 'mprotect', 'clone3', 'rt_sigprocmask', 'set_robust_list', 'rseq'].includes(m[2])) byCall[m[2]] = Number(m[1]);
     }
     out[node] = { total: Object.values(byCall).reduce((a, b) => a + b, 0), byCall };
   }
@@ -255,12 +260,18 @@ async function traceClients(seconds) {
     NODES.map(async (node) => {
       const pids = (await onNode(node, ['pgrep', '-u', 'alice', '-f', '^node .*srun-docker'])).stdout.split('\n').filter((l) => /^\d+$/.test(l.trim()));
       const byCall = {};
+      const byFile = {};
       if (pids.length > 0) {
         await onNode(node, ['timeout', '-s', 'INT', String(seconds), 'strace', '-f', '-qq', '-e', 'trace=%file', '-o', '/tmp/bench-client.strace', ...pids.flatMap((p) => ['-p', p.trim()])]);
         const text = (await onNode(node, ['cat', '/tmp/bench-client.strace'])).stdout;
-        for (const m of text.matchAll(/^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((?:[^"\n]*?)"\/home\//gm)) byCall[m[1]] = (byCall[m[1]] ?? 0) + 1;
+        for (const m of text.matchAll(/^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((?:[^"\n]*?)"(\/home\/[^"]*)"/gm)) {
+          byCall[m[1]] = (byCall[m[1]] ?? 0) + 1;
+          // which files: the job's own directory named once for every job
+          const file = `${m[1]} ${m[2].replace(/^\/home\/[^/]+\//, '~/').replace(/\/jobs\/[^/]+/, '/jobs/JOB')}`;
+          byFile[file] = (byFile[file] ?? 0) + 1;
+        }
       }
-      out[node] = { total: Object.values(byCall).reduce((a, b) => a + b, 0), byCall, processes: pids.length };
+      out[node] = { total: Object.values(byCall).reduce((a, b) => a + b, 0), byCall, byFile, processes: pids.length };
     }),
   );
   return out;
