@@ -6,12 +6,14 @@
 # container names), and vitest may run projects' setups and files concurrently.
 # Each run appends its counts to one file; the closing `tests: N passed, N failed, N skipped` line is
 # printed here, over both. A run that reported nothing (its setup failed) counts as one failure.
-# env: TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run)
+# env: TIERS_PLAIN_PROJECTS (the projects of the first run, default "unit docker cluster"),
+#      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run)
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
 
 DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts"
 read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
+read -r -a plain_projects <<<"${TIERS_PLAIN_PROJECTS:-unit docker cluster}"
 summary="$(mktemp /tmp/srun-docker-summary.XXXXXX)"
 trap 'rm -f "$summary"' EXIT
 reporters=(--reporter=default --reporter=./test/support/summary-reporter.ts)
@@ -34,7 +36,9 @@ tier() {
 }
 
 rc=0
-tier "unit, docker, cluster (plain home)" --project unit --project docker --project cluster || rc=1
+project_args=()
+for p in "${plain_projects[@]}"; do project_args+=(--project "$p"); done
+tier "${plain_projects[*]} (plain home)" "${project_args[@]}" || rc=1
 if [ "${#caching_files[@]}" -gt 0 ]; then
   CLUSTER_HOME=caching tier "cluster (caching home)" --project cluster "${caching_files[@]}" || rc=1
 fi

@@ -11,6 +11,7 @@ useCluster();
  */
 const mode = clusterHomeMode();
 const why = mode === 'caching' ? '' : ` (skipped: this cluster has the ${mode} home; CLUSTER_HOME=caching runs it)`;
+if (why !== '') console.log(`[home] the caching home's own tests${why}`);
 
 describe.skipIf(mode !== 'caching')(`the caching home: lookups cached 30 s per host${why}`, () => {
   it('a name node2 looked up before node1 made it stays missing on node2 for ~30 s; open() sees new data at once', async () => {
