@@ -3,15 +3,21 @@
 // against the floor on the same nodes, srun -N3 docker run --rm --network=host IMG true, and against
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
-//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse] [--compare=LABEL=BUNDLE,...]   (npm run bench:cluster)
+//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--homes=plain,caching] [--reuse]
+//        [--compare=LABEL=BUNDLE,...] [--ops-seconds=10 | --ops-seconds=0]   (npm run bench:cluster)
 // --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
 // without the other nodes' processes competing for this machine's cores.
-// Brings the cluster up (test/cluster/up.sh) unless --reuse, and down afterwards unless --reuse.
+// --homes: the cluster's shared home, one bring-up each (test/cluster/up.sh with CLUSTER_HOME): plain
+// (bind-mounted) and caching (bindfs caching lookups 30 s, like NFS); each home's ratio is paired with
+// the floor measured in its own rounds, and a closing table gives both against their targets.
+// --ops-seconds: then counts the home operations of a running 3-node job (countHomeOps below).
+// Brings the cluster up unless --reuse (then only the home of the cluster that is up), down unless --reuse.
 // --compare: other single-file builds (e.g. of an earlier commit) run side by side in the same rounds,
 // copied into the cluster's shared home; the paired ratio (each run against the floor of its own
 // round) is the figure to compare, as this machine's speed drifts between minutes.
 import { execa } from 'execa';
-import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { extname } from 'node:path';
 
@@ -22,7 +28,20 @@ const RUNS = Number(args.runs ?? 7);
 const REUSE = args.reuse === true;
 
 const NODE_COUNTS = String(args.nodes ?? '3,1').split(',').map(Number);
-const CLUSTER_HOME = '/tmp/srun-docker-cluster/home/alice';
+const CLUSTER_STATE = process.env.CLUSTER_STATE ?? '/tmp/srun-docker-cluster';
+/** alice's home on this machine (the cluster's /home/alice, or /home-real/alice under the caching home). */
+const ALICE_HOME = `${CLUSTER_STATE}/home/alice`;
+const OPS_SECONDS = Number(args['ops-seconds'] ?? 10);
+const upHome = () => {
+  try {
+    return readFileSync(`${CLUSTER_STATE}/home-mode`, 'utf8').trim();
+  } catch {
+    return 'plain';
+  }
+};
+const HOMES = REUSE ? [upHome()] : String(args.homes ?? 'plain,caching').split(',');
+const TARGET = { plain: 1.3, caching: 1.5 };
+const NODES = ['node1', 'node2', 'node3'];
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
 const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
 /** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
@@ -88,17 +107,34 @@ const stats = (xs) => {
   return { median: s[Math.floor(s.length / 2)], min: s[0], max: s[s.length - 1] };
 };
 
-if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 'inherit', timeout: 600_000 });
-try {
-  if (COMPARE.length > 0) mkdirSync(`${CLUSTER_HOME}/.bench`, { recursive: true });
-  for (const [label, path] of COMPARE) {
-    copyFileSync(path, `${CLUSTER_HOME}/${compared(label, path)}`);
-    chmodSync(`${CLUSTER_HOME}/${compared(label, path)}`, 0o644);
+const summary = [];
+for (const home of HOMES) {
+  if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/up.sh`, '3'], { stdio: 'inherit', timeout: 600_000, env: { CLUSTER_HOME: home } });
+  try {
+    console.log(`\n## ${home} home\n`);
+    if (COMPARE.length > 0) mkdirSync(`${ALICE_HOME}/.bench`, { recursive: true });
+    for (const [label, path] of COMPARE) {
+      copyFileSync(path, `${ALICE_HOME}/${compared(label, path)}`);
+      chmodSync(`${ALICE_HOME}/${compared(label, path)}`, 0o644);
+    }
+    // --runs=0: only the count of home operations
+    if (RUNS > 0) for (const n of NODE_COUNTS) summary.push({ home, n, ...(await measure(n)) });
+    // the count is an extra: a failure of it is printed, and the other home is still measured
+    if (OPS_SECONDS > 0) await countHomeOps(home, OPS_SECONDS).catch((error) => console.log(`\ncounting home operations on the ${home} home failed: ${error.message}`));
+  } finally {
+    rmSync(`${ALICE_HOME}/.bench`, { recursive: true, force: true });
+    if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
   }
-  for (const n of NODE_COUNTS) await measure(n);
-} finally {
-  rmSync(`${CLUSTER_HOME}/.bench`, { recursive: true, force: true });
-  if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
+}
+if (summary.length > 0) {
+  console.log(`\nBoth homes: srun-docker's no-op job against the docker run floor of its own rounds (${RUNS} runs each)\n`);
+  console.log('| home | nodes | floor median ms | srun-docker median ms | / floor, paired | target | met |');
+  console.log('| --- | ---: | ---: | ---: | ---: | ---: | --- |');
+}
+for (const r of summary) {
+  const target = r.n === 3 ? TARGET[r.home] : undefined;
+  const met = target === undefined ? '' : r.paired <= target ? 'yes' : 'no';
+  console.log(`| ${r.home} | ${r.n} | ${r.floor.toFixed(0)} | ${r.srunDocker.toFixed(0)} | ${r.paired.toFixed(2)} | ${target === undefined ? '' : `≤ ${target}`} | ${met} |`);
 }
 
 async function measure(n) {
@@ -130,4 +166,122 @@ async function measure(n) {
   }
   printPhases(`srun-docker's own phases on the coordinator, ${n} node(s)`, phaseRuns.coordinator);
   if (phaseRuns.worker.length > 0) printPhases(`on the workers, ${n} nodes (every worker, every run)`, phaseRuns.worker);
+  const sd = times[SRUN_DOCKER(n)];
+  return { floor, srunDocker: stats(sd).median, paired: stats(sd.map((x, i) => x / times[floorName][i])).median };
+}
+
+async function onNode(node, command, options = {}) {
+  return execa('docker', ['exec', node, ...command], { reject: false, all: true, timeout: 120_000, ...options });
+}
+
+/**
+ * The home operations of a 3-node job, counted two ways with strace on every node:
+ * - client: the file-name system calls (stat, open, access, readlink, ...; `-e trace=%file`) of the
+ *   node's srun-docker processes that name a path under /home: what the program asks of the home,
+ *   cached or not (fd-based reads and writes of files it already opened are not in it);
+ * - server (caching home only): the system calls the node's bindfs makes on /home-real, i.e. the
+ *   requests the kernel's FUSE cache did not answer — what an NFS client would send to the server.
+ * Two windows: one whole no-op job (start to end) and OPS_SECONDS of a job that has started and
+ * sleeps (its steady state, per second).
+ */
+async function countHomeOps(home, seconds) {
+  const script = `${ALICE_HOME}/.bench-ops-sleep.sh`;
+  writeFileSync(script, `#!/bin/sh\nsleep ${seconds + 4}\n`);
+  chmodSync(script, 0o755);
+  const job = (s) => ['srun', '-N3', 'srun-docker', `--container=${IMAGE}`, `--script=${s}`];
+  try {
+    // a whole no-op job: strace the bindfs processes (they live longer than the job) from before srun to after
+    const whole = home === 'caching' ? await traceServer(async () => void (await asAlice(job('/bin/true')))) : undefined;
+    // steady state: a sleeping job, once every node's container is up and the script runs
+    const running = asAlice(job('/home/alice/.bench-ops-sleep.sh'));
+    running.catch(() => undefined);
+    await waitFor('the sleeping job on every node', 60_000, async () => {
+      const ps = await Promise.all(NODES.map((n) => onNode(n, ['docker', 'ps', '-q'])));
+      return ps.every((p) => p.stdout.trim() !== '') && (await onNode('node1', ['pgrep', '-u', 'alice', '-f', 'bench-ops-sleep'])).exitCode === 0;
+    });
+    await sleep(1000);
+    const [client, server] = await Promise.all([traceClients(seconds), home === 'caching' ? traceServer(() => sleep(seconds * 1000)) : undefined]);
+    await running;
+    console.log(`\nHome operations, ${home} home, per node (strace; client: srun-docker's file-name calls on /home; server: bindfs's calls on /home-real)\n`);
+    console.log('| node | client ops/s while running | server ops/s while running | server ops for a whole no-op job |');
+    console.log('| --- | ---: | ---: | ---: |');
+    for (const node of NODES) {
+      const c = client[node];
+      const srv = server?.[node];
+      console.log(`| ${node} | ${(c.total / seconds).toFixed(1)} | ${srv === undefined ? 'n/a (no FUSE layer)' : (srv.total / seconds).toFixed(1)} | ${whole?.[node]?.total ?? 'n/a'} |`);
+    }
+    for (const node of NODES) {
+      const top = Object.entries(client[node].byCall).sort((a, b) => b[1] - a[1]).slice(0, 6);
+      console.log(`  ${node} client calls on /home in ${seconds} s: ${top.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      const files = Object.entries(client[node].byFile).sort((a, b) => b[1] - a[1]).slice(0, 6);
+      console.log(`  ${node} the files: ${files.map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+      if (server) console.log(`  ${node} server calls in ${seconds} s: ${Object.entries(server[node].byCall).sort((a, b) => b[1] - a[1]).slice(0, 6).map(([k, v]) => `${k} ${v}`).join(', ') || 'none'}`);
+    }
+  } finally {
+    rmSync(script, { force: true });
+  }
+}
+
+/** strace -c of every node's bindfs while `during` runs: its system calls on /home-real, the FUSE channel's own left out. */
+async function traceServer(during) {
+  const tracers = await Promise.all(
+    NODES.map(async (node) => {
+      const pid = (await onNode(node, ['pgrep', '-o', '-x', 'bindfs'])).stdout.trim();
+      if (!/^\d+$/.test(pid)) throw new Error(`no bindfs on ${node}`);
+      // in the background on the node, so that it can be stopped by its own PID (SIGINT: strace -c then writes its table)
+      const started = await onNode(node, ['sh', '-c', 'strace -c -f -q -o /tmp/bench-server.strace -p "$1" </dev/null >/dev/null 2>&1 & echo $!', 'sh', pid]);
+      return { node, pid: started.stdout.trim() };
+    }),
+  );
+  await sleep(500); // strace attached to every thread
+  await during();
+  for (const { node, pid } of tracers) {
+    await onNode(node, ['kill', '-INT', pid]);
+    await waitFor(`strace ${pid} on ${node} to end`, 15_000, async () => (await onNode(node, ['kill', '-0', pid])).exitCode !== 0);
+  }
+  const out = {};
+  for (const node of NODES) {
+    const text = (await onNode(node, ['cat', '/tmp/bench-server.strace'])).stdout;
+    const byCall = {};
+    for (const m of text.matchAll(/^\s*[\d.]+\s+[\d.]+\s+\d+\s+(\d+)\s+(?:\d+\s+)?(\w+)\s*$/gm)) {
+      // the FUSE channel (read/writev of /dev/fuse), threads waking each other, and the allocator are no home operations
+      // strace's own `total` row too
+      if (!['total', 'read', 'writev', 'futex', 'madvise', 'mmap', 'munmap', 'mprotect', 'clone3', 'rt_sigprocmask', 'set_robust_list', 'rseq'].includes(m[2])) byCall[m[2]] = Number(m[1]);
+    }
+    out[node] = { total: Object.values(byCall).reduce((a, b) => a + b, 0), byCall };
+  }
+  return out;
+}
+
+/** strace -e trace=%file of every srun-docker process on every node for `seconds`: the calls naming /home paths. */
+async function traceClients(seconds) {
+  const out = {};
+  await Promise.all(
+    NODES.map(async (node) => {
+      const pids = (await onNode(node, ['pgrep', '-u', 'alice', '-f', '^node .*srun-docker'])).stdout.split('\n').filter((l) => /^\d+$/.test(l.trim()));
+      const byCall = {};
+      const byFile = {};
+      if (pids.length > 0) {
+        await onNode(node, ['timeout', '-s', 'INT', String(seconds), 'strace', '-f', '-qq', '-e', 'trace=%file', '-o', '/tmp/bench-client.strace', ...pids.flatMap((p) => ['-p', p.trim()])]);
+        const text = (await onNode(node, ['cat', '/tmp/bench-client.strace'])).stdout;
+        for (const m of text.matchAll(/^(?:\[pid\s+\d+\]\s+|\d+\s+)?(\w+)\((?:[^"\n]*?)"(\/home\/[^"]*)"/gm)) {
+          byCall[m[1]] = (byCall[m[1]] ?? 0) + 1;
+          // which files: the job's own directory named once for every job
+          const file = `${m[1]} ${m[2].replace(/^\/home\/[^/]+\//, '~/').replace(/\/jobs\/[^/]+/, '/jobs/JOB')}`;
+          byFile[file] = (byFile[file] ?? 0) + 1;
+        }
+      }
+      out[node] = { total: Object.values(byCall).reduce((a, b) => a + b, 0), byCall, byFile, processes: pids.length };
+    }),
+  );
+  return out;
+}
+
+async function waitFor(what, timeoutMs, check) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await check()) return;
+    await sleep(250);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }

@@ -8,6 +8,16 @@ set -euo pipefail
 role="${1:?role ctl|node}"
 log() { printf '[entrypoint %s] %s\n' "$(hostname)" "$*" >&2; }
 
+# CLUSTER_HOME=caching: the shared home is at /home-real (up.sh), and this host sees it at /home
+# through its own bindfs, which caches lookups (also "no such file") for 30 s and attributes for
+# 3 s, like an NFS client with lookupcache=all. Before anything else, so nothing sees an empty /home.
+if [ "${CLUSTER_HOME:-plain}" = caching ]; then
+  bindfs -o allow_other,entry_timeout=30,negative_timeout=30,attr_timeout=3 /home-real /home
+  for _ in $(seq 50); do [ "$(stat -fc %T /home)" = fuseblk ] && break; sleep 0.1; done
+  [ "$(stat -fc %T /home)" = fuseblk ] || { log "error: bindfs did not mount /home"; exit 1; }
+  log "home: /home-real through bindfs (lookups cached 30 s)"
+fi
+
 # Shared munge key (bind-mounted read-only at /cluster/munge.key).
 install -o munge -g munge -m 0400 /cluster/munge.key /etc/munge/munge.key
 mkdir -p /run/munge /var/log/munge /var/lib/munge

@@ -6,7 +6,11 @@
 # usage: test/cluster/up.sh [N]          (default N=3)
 # env:   CLUSTER_NET, CLUSTER_SUBNET (a /24), CLUSTER_STATE, CLUSTER_IMAGE,
 #        CLUSTER_IMAGES (space-separated job images loaded into every node),
-#        CLUSTER_SKIP_VERIFY=1
+#        CLUSTER_SKIP_VERIFY=1,
+#        CLUSTER_HOME=plain|caching (default plain: the shared home bind-mounted at /home on every
+#        host; caching: mounted at /home-real and seen at /home through bindfs, which caches
+#        lookups, negative ones too, for 30 s, like an NFS client; recorded in
+#        $CLUSTER_STATE/home-mode)
 set -euo pipefail
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 # shellcheck source=test/cluster/common.sh
@@ -15,6 +19,10 @@ HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
 N="${1:-3}"
 if ! [[ "$N" =~ ^[0-9]+$ ]] || [ "$N" -lt 1 ] || [ "$N" -gt 200 ]; then die "N must be 1..200, got '$N'"; fi
 [[ "$CLUSTER_SUBNET" == */24 ]] || die "CLUSTER_SUBNET must be a /24 (got $CLUSTER_SUBNET)"
+case "$CLUSTER_HOME" in
+  plain|caching) ;;
+  *) die "CLUSTER_HOME must be plain or caching, got '$CLUSTER_HOME'" ;;
+esac
 
 PROJECT="$(git -C "$HERE" rev-parse --show-toplevel 2>/dev/null || (cd "$HERE/../.." && pwd))"
 NODE_BIN="$(readlink -f "$(command -v node || true)" || true)"
@@ -54,6 +62,9 @@ for ((k = 1; k <= N; k++)); do NODES+=("node$k"); done
 trap on_fail EXIT
 
 # ---- state: munge key, slurm.conf, shared home -------------------------------
+mkdir -p "$CLUSTER_STATE"
+# which home this cluster has, for the tests (test/cluster/support/cluster.ts) and benchmarks
+printf '%s\n' "$CLUSTER_HOME" >"$CLUSTER_STATE/home-mode"
 mkdir -p "$CLUSTER_STATE/etc" "$CLUSTER_STATE/home"
 chmod 0755 "$CLUSTER_STATE" "$CLUSTER_STATE/home"
 dd if=/dev/urandom of="$CLUSTER_STATE/munge.key" bs=1024 count=1 status=none
@@ -105,6 +116,16 @@ phase state
 docker network create --driver bridge --internal --subnet "$CLUSTER_SUBNET" \
   --label "$CLUSTER_LABEL" "$CLUSTER_NET" >/dev/null
 
+# The shared home: bind-mounted at /home, or (caching) at /home-real for entrypoint.sh to put a
+# bindfs of its own on /home on every host: one lookup cache per host, as every NFS client has.
+# FUSE needs the device and CAP_SYS_ADMIN for mount(2); nodes have every capability already.
+if [ "$CLUSTER_HOME" = caching ]; then
+  [ -c /dev/fuse ] || die "CLUSTER_HOME=caching needs /dev/fuse on this machine (modprobe fuse)"
+  HOME_ARGS=(-v "$CLUSTER_STATE/home:/home-real" --env CLUSTER_HOME=caching --device /dev/fuse --cap-add SYS_ADMIN)
+else
+  HOME_ARGS=(-v "$CLUSTER_STATE/home:/home" --env CLUSTER_HOME=plain)
+fi
+
 HOSTS_ARGS=(--add-host "$CLUSTER_CTL:$(cluster_ip 2)")
 for ((k = 1; k <= N; k++)); do HOSTS_ARGS+=(--add-host "node$k:$(cluster_ip $((10 + k)))"); done
 
@@ -114,7 +135,7 @@ COMMON_ARGS=(
   --network "$CLUSTER_NET"
   "${HOSTS_ARGS[@]}"
   --env "SRUN_DOCKER_PROJECT=$PROJECT"
-  -v "$CLUSTER_STATE/home:/home"
+  "${HOME_ARGS[@]}"
   -v "$CLUSTER_STATE/etc/slurm.conf:/etc/slurm/slurm.conf:ro"
   -v "$CLUSTER_STATE/munge.key:/cluster/munge.key:ro"
   -v "$HERE/entrypoint.sh:/cluster/entrypoint.sh:ro"
@@ -182,6 +203,26 @@ done
 phase image-load
 
 # ---- verify -------------------------------------------------------------------
+# The caching home caches for real: a name host B looked up before host A created it stays missing
+# on B (its negative entry), while open() on B of a file A rewrote gives A's new data (close-to-open,
+# as NFS does); and bob still cannot enter alice's home through the FUSE layer.
+verify_caching_home() {
+  local a="${NODES[0]}" b="${NODES[1]:-$CLUSTER_CTL}" name data t
+  name="/home/alice/.home-check-$$" data="/home/alice/.home-data-$$"
+  docker exec -u alice "$a" sh -c 'echo old >"$1"' sh "$data"
+  [ "$(docker exec -u alice "$b" cat "$data")" = old ] || die "$b does not read $data as $a wrote it"
+  docker exec -u alice "$b" test ! -e "$name" || die "$name exists before the check made it"
+  t=$EPOCHREALTIME
+  docker exec -u alice "$a" sh -c 'echo new >"$1"; echo created >"$2"' sh "$data" "$name"
+  docker exec -u alice "$a" test -e "$name" || die "$a does not see $name, which it just created"
+  docker exec -u alice "$b" test ! -e "$name" \
+    || die "$b sees $name at once: the home does not cache negative lookups (is bindfs running there?)"
+  [ "$(docker exec -u alice "$b" cat "$data")" = new ] || die "$b does not see $a's new data in $data on open()"
+  docker exec -u alice "$b" cat "$name" >/dev/null 2>&1 && die "$b opened $name: no negative entry"
+  log "caching home: $name made on $a still missing on $b $(since "$t") s later; $data rewritten on $a read new on $b"
+  docker exec -u bob "$b" ls /home/alice >/dev/null 2>&1 && die "bob can list /home/alice through the caching home"
+  docker exec -u alice "$a" rm -f "$name" "$data"
+}
 if [ "${CLUSTER_SKIP_VERIFY:-0}" != 1 ]; then
   got="$(timeout 60 docker exec -u alice -w /home/alice "$CLUSTER_CTL" srun -N "$N" hostname | sort -V | tr '\n' ' ')"
   want="$(for c in "${NODES[@]}"; do printf '%s ' "$c"; done)"
@@ -191,6 +232,7 @@ if [ "${CLUSTER_SKIP_VERIFY:-0}" != 1 ]; then
   [ "$(timeout 60 docker exec -u alice -w /home/alice "$CLUSTER_CTL" srun -N "$N" docker info --format ok | grep -c '^ok$')" -eq "$N" ] \
     || die "srun -N $N docker info as alice failed"
   log "srun -N $N docker info (as alice): $vers"
+  if [ "$CLUSTER_HOME" = caching ]; then verify_caching_home; fi
   phase verify
 fi
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Build the local test images (no registry can be reached: everything is
 # built from Debian packages). Cached by tag: an image that exists is not
-# rebuilt unless --force is given.
+# rebuilt unless --force is given, or its Dockerfile's `LABEL srun-docker.rev=N`
+# differs from the image's (an image built before a change to the Dockerfile).
 #
 #   srun-docker/base:bookworm        debootstrap minbase + sshd + ssh client
 #   srun-docker/mpi:bookworm         base + Open MPI + python3 mpi4py numpy
@@ -35,6 +36,18 @@ done
 log() { printf '[images] %s\n' "$*" >&2; }
 have() { docker image inspect "$1" >/dev/null 2>&1; }
 want() { [ "$FORCE" -eq 1 ] || ! have "$1"; }
+# The srun-docker.rev label a Dockerfile asks for (empty: none) and the one an image has.
+rev_wanted() { sed -n 's/^LABEL srun-docker\.rev=\([0-9]*\).*/\1/p' "$HERE/$1" | tail -n 1; }
+rev_of() { docker image inspect -f '{{index .Config.Labels "srun-docker.rev"}}' "$1" 2>/dev/null || true; }
+# A cached image is stale when its Dockerfile names another revision than the image carries.
+stale() {
+  local tag="$1" file="$2" want_rev have_rev
+  want_rev="$(rev_wanted "$file")"
+  [ -n "$want_rev" ] || return 1
+  have_rev="$(rev_of "$tag")"
+  [ "$have_rev" = "<no value>" ] && have_rev=""
+  [ "$want_rev" != "$have_rev" ]
+}
 
 if ! docker info >/dev/null 2>&1; then
   log "docker daemon does not answer; run test/setup/ensure-docker.sh first"; exit 1
@@ -88,7 +101,9 @@ build_base() {
 # if the build cannot reach the Debian mirror from the bridge.
 dbuild() {
   local tag="$1" file="$2" base="${3:-$BASE_TAG}" t=$SECONDS
-  if ! want "$tag"; then log "$tag exists (cached)"; return; fi
+  if have "$tag" && [ "$FORCE" -eq 0 ] && stale "$tag" "$file"; then
+    log "$tag exists but is revision '$(rev_of "$tag")', $file asks for $(rev_wanted "$file"): rebuilding"
+  elif ! want "$tag"; then log "$tag exists (cached)"; return; fi
   local old; old="$(docker image inspect -f '{{.Id}}' "$tag" 2>/dev/null || true)"
   log "docker build $tag ($file)"
   local nocache=(); [ "$FORCE" -eq 0 ] || nocache=(--no-cache)

@@ -1,6 +1,12 @@
+import { appendFileSync } from 'node:fs';
 import type { Reporter, TestModule } from 'vitest/node';
 
-/** Ends the run with the plain line CI reads: `tests: N passed, N failed, N skipped`. */
+/**
+ * Ends the run with the plain line CI reads: `tests: N passed, N failed, N skipped`. When
+ * SRUN_DOCKER_SUMMARY_FILE names a file, this run is one of several (test/run-tiers.sh: the cluster
+ * tier once per home, one cluster at a time): its counts are appended there as one JSON line, and
+ * the script prints the closing line over all of them.
+ */
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: readonly TestModule[]): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
@@ -11,6 +17,12 @@ export default class SummaryReporter implements Reporter {
         else if (state === 'failed') counts.failed += 1;
         else counts.skipped += 1;
       }
+    }
+    const carry = process.env.SRUN_DOCKER_SUMMARY_FILE;
+    if (carry !== undefined && carry !== '') {
+      appendFileSync(carry, `${JSON.stringify(counts)}\n`);
+      process.stdout.write(`\n[summary] this run: passed ${counts.passed}, failed ${counts.failed}, skipped ${counts.skipped} (the closing line counts every run)\n`);
+      return;
     }
     process.stdout.write(`\ntests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped\n`);
   }

@@ -1,4 +1,5 @@
 import { execa } from 'execa';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /** The checkout; up.sh mounts it at the same path on every cluster container. */
@@ -10,6 +11,28 @@ export const NODES = Array.from({ length: NODE_COUNT }, (_, i) => `node${i + 1}`
 export const MPI_IMAGE = 'srun-docker/mpi:bookworm';
 export const USER = 'alice';
 export const HOME = `/home/${USER}`;
+/** up.sh's state directory (the same default as test/cluster/common.sh). */
+export const CLUSTER_STATE = process.env.CLUSTER_STATE ?? '/tmp/srun-docker-cluster';
+
+export type HomeMode = 'plain' | 'caching';
+
+/** The home a run asks for: CLUSTER_HOME (plain, the default, or caching), as up.sh reads it. */
+export function requestedHomeMode(env: NodeJS.ProcessEnv = process.env): HomeMode {
+  const mode = env.CLUSTER_HOME ?? 'plain';
+  if (mode !== 'plain' && mode !== 'caching') throw new Error(`CLUSTER_HOME must be plain or caching, got '${mode}'`);
+  return mode;
+}
+
+/** The home of the cluster that is up, from the mode up.sh recorded (plain when it recorded none). */
+export function clusterHomeMode(): HomeMode {
+  let recorded: string;
+  try {
+    recorded = readFileSync(`${CLUSTER_STATE}/home-mode`, 'utf8').trim();
+  } catch {
+    return 'plain'; // a cluster brought up before up.sh recorded its home has the plain one
+  }
+  return recorded === 'caching' ? 'caching' : 'plain';
+}
 
 export interface Result {
   exitCode: number;

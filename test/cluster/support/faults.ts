@@ -93,12 +93,12 @@ export async function processes(host: string): Promise<Array<{ pid: number; user
 }
 
 /**
- * Holds a TCP port on a node (a node.js listener that ends itself after `maxSeconds`); returns
- * a function that stops it, by its PID.
+ * Holds a TCP port on a node (a node.js listener, run as `user`, that accepts connections and says
+ * nothing on them, and ends itself after `maxSeconds`); returns a function that stops it, by its PID.
  */
-export async function occupyPort(node: string, port: number, maxSeconds = 120): Promise<() => Promise<void>> {
+export async function occupyPort(node: string, port: number, maxSeconds = 120, user = 'root'): Promise<() => Promise<void>> {
   const js = `require('net').createServer().listen(${port}, '0.0.0.0'); setTimeout(() => process.exit(0), ${maxSeconds * 1000});`;
-  const started = await onCluster(node, ['sh', '-c', 'node -e "$1" </dev/null >/dev/null 2>&1 & echo $!', 'sh', js], { user: 'root', timeoutMs: 30_000 });
+  const started = await onCluster(node, ['sh', '-c', 'node -e "$1" </dev/null >/dev/null 2>&1 & echo $!', 'sh', js], { user, cwd: '/', timeoutMs: 30_000 });
   const pid = Number(started.stdout.trim());
   if (!Number.isInteger(pid) || pid <= 1) throw new Error(`could not start a listener on ${node}:${port}: ${started.all}`);
   await waitUntil(`${node} listening on ${port}`, 15_000, async () => ((await portListening(node, port)) ? true : undefined));

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# npm test (which .ci/run calls): every depth on the plain home, then the cluster cases of issue 13
+# again on the caching home (CLUSTER_HOME=caching: bindfs caching lookups 30 s, like NFS; see
+# test/cluster/README.md). Two vitest runs, one after the other, not two projects of one run: each
+# cluster run's global setup brings up its own cluster, only one can exist at a time (fixed
+# container names), and vitest may run projects' setups and files concurrently.
+# Each run appends its counts to one file; the closing `tests: N passed, N failed, N skipped` line is
+# printed here, over both. A run that reported nothing (its setup failed) counts as one failure.
+# env: TIERS_PLAIN_PROJECTS (the projects of the first run, default "unit docker cluster"),
+#      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run)
+set -uo pipefail
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+
+DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts"
+read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
+read -r -a plain_projects <<<"${TIERS_PLAIN_PROJECTS:-unit docker cluster}"
+summary="$(mktemp /tmp/srun-docker-summary.XXXXXX)"
+trap 'rm -f "$summary"' EXIT
+reporters=(--reporter=default --reporter=./test/support/summary-reporter.ts)
+export SRUN_DOCKER_SUMMARY_FILE="$summary"
+
+# one vitest run; its exit code, and a failure counted if it reported nothing
+tier() {
+  local what="$1" before after rc; shift
+  echo "[tiers] $what: vitest run $*"
+  before="$(wc -l <"$summary")"
+  local t0=$SECONDS
+  npx vitest run "$@" "${reporters[@]}"; rc=$?
+  after="$(wc -l <"$summary")"
+  if [ "$after" -eq "$before" ]; then
+    echo "[tiers] $what reported no tests (exit $rc): counted as one failure — see its output above"
+    echo '{"passed":0,"failed":1,"skipped":0}' >>"$summary"
+  fi
+  echo "[tiers] $what took $((SECONDS - t0)) s (exit $rc)"
+  return "$rc"
+}
+
+rc=0
+project_args=()
+for p in "${plain_projects[@]}"; do project_args+=(--project "$p"); done
+tier "${plain_projects[*]} (plain home)" "${project_args[@]}" || rc=1
+if [ "${#caching_files[@]}" -gt 0 ]; then
+  CLUSTER_HOME=caching tier "cluster (caching home)" --project cluster "${caching_files[@]}" || rc=1
+fi
+node -e '
+  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const sum = (k) => lines.reduce((n, c) => n + c[k], 0);
+  process.stdout.write(`\ntests: ${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped\n`);
+' "$summary"
+exit "$rc"
