@@ -5,7 +5,8 @@ import { parseDockopts, type DockOptions } from './dockopts.js';
 import { jobDirFor, nodeSshdConfigPath, type JobDir } from './jobdir.js';
 import { defaultContainerName, jobLabels } from './labels.js';
 import type { RunOptions } from './options.js';
-import { defaultSshdPort, masterPort } from './ports.js';
+import { UsageError } from './errors.js';
+import { masterPortCandidates, sshdPortCandidates } from './ports.js';
 
 /** The original launcher's fixed port, kept for its --sshconfigdir mode (users' ~/.ssh/config names it). */
 export const ORIGINAL_SSHD_PORT = 12345;
@@ -29,6 +30,9 @@ export interface LaunchPlan {
   image: string;
   jobDir: JobDir;
   port: number;
+  /** MASTER_PORT's candidates for this job step; the coordinator takes the first free one on its node. */
+  masterPortCandidates: number[];
+  /** The first of them (what --dry-run shows). */
   masterPort: number;
   containerName: string;
   labels: Record<string, string>;
@@ -52,6 +56,13 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
   const sshconfigdir = options.sshconfigdir === undefined ? undefined : resolve(host.cwd, options.sshconfigdir);
   const scriptPath = resolve(host.cwd, options.script);
   const { values: envlist, missing } = envlistValues(options.envlist, host.env);
+  const userGpus = (dockopts.hostConfig.DeviceRequests ?? []).length > 0;
+  if (allocation.gpusUnknown !== undefined && !userGpus) throw gpusUnknownError(allocation.nodeName, allocation.gpusUnknown);
+  if (!userGpus && envlist.CUDA_VISIBLE_DEVICES !== undefined && allocation.gpus.length > 0) {
+    // the host's ids mean nothing inside: the container sees its GPUs as 0..n-1
+    envlist.CUDA_VISIBLE_DEVICES = allocation.gpus.map((_, i) => String(i)).join(',');
+  }
+  const masterPorts = masterPortCandidates(allocation.jobId, allocation.stepId);
   return {
     node: allocation.nodeName,
     role: allocation.role,
@@ -60,8 +71,9 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     stepId: allocation.stepId,
     image: options.container,
     jobDir,
-    port: options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : defaultSshdPort(allocation.jobId, allocation.stepId)),
-    masterPort: masterPort(allocation.jobId),
+    port: options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : (sshdPortCandidates(allocation.jobId, allocation.stepId)[0] ?? ORIGINAL_SSHD_PORT)),
+    masterPortCandidates: masterPorts,
+    masterPort: masterPorts[0] ?? 0,
     containerName: options.dockname ?? defaultContainerName(host.user, allocation.jobId, allocation.stepId),
     labels: jobLabels({ ...allocation, user: host.user, node: allocation.nodeName, role: allocation.role, jobDir: jobDir.root }),
     sshconfigdir,
@@ -73,6 +85,15 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     dockopts,
     warnings: missing.map((name) => `--envlist names ${name}, which is not set in your environment; it is left out`),
   };
+}
+
+/** SLURM gave the step GPUs here but no variable names them surely: handing any ids over could be someone else's GPUs. */
+function gpusUnknownError(node: string, unknown: NonNullable<Allocation['gpusUnknown']>): UsageError {
+  const count = unknown.count === undefined ? 'GPUs' : `${unknown.count} GPU(s)`;
+  return new UsageError(
+    `SLURM gave this step ${count} on ${node} but no variable names which (${unknown.looked}) — ` +
+      'pass --dockopts="--gpus device=ID,..." with their physical ids, or --dockopts="--gpus all" on a node that is yours alone',
+  );
 }
 
 function envlistValues(names: readonly string[], env: Record<string, string | undefined>) {

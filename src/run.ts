@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -10,7 +11,8 @@ import type { DockerClient } from './docker/client.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
 import { InterruptedError, LaunchError, UsageError } from './errors.js';
 import { nodeFileSystem } from './fs.js';
-import { lookUpIdentity, type Identity } from './identity.js';
+import { containerIdentity, lookUpIdentity, type Identity } from './identity.js';
+import { cpusAllowedFromStatus } from './slurm/resources.js';
 import { createLogger, onceWarner, type Logger } from './log.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
@@ -30,7 +32,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   timings.record('startup', performance.now());
   const baseLog = createLogger((line) => io.stderr.write(line), options.logLevel);
   const parseStart = systemClock.now();
-  const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist });
+  const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist, cpus: readCpus() });
   timings.record('allocation', systemClock.now() - parseStart);
   const log = baseLog.withPrefix(`srun-docker[${allocation.nodeName} ${allocation.role}]`);
   if (allocation.role === 'idle') {
@@ -55,7 +57,8 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const docker = createDockerodeClient(env);
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
   const daemon = preflight(docker, plan, host.home, user.username, log, timings);
-  const identity = await identityLookup;
+  const engine = docker.engine();
+  const identity = containerIdentity(await identityLookup, await engine);
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -77,7 +80,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     stdout: io.stdout,
     stderr: io.stderr,
   };
-  const ctx = { options, plan, identity, gpus: allocation.gpus, privateDir, cwd, ...daemon };
+  const ctx = { options, plan, identity, gpus: allocation.gpus, resources: allocation.resources, engine: await engine, privateDir, cwd, ...daemon };
   try {
     const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
@@ -149,4 +152,16 @@ async function checkScript(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The CPUs SLURM's task plugin bound this task to, and the node's: read here, at the edge (absent off Linux). */
+function readCpus(): { allowed?: string; online?: string } {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  return { allowed: cpusAllowedFromStatus(read('/proc/self/status')), online: read('/sys/devices/system/cpu/online')?.trim() };
 }

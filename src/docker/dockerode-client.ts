@@ -3,6 +3,7 @@ import { PassThrough } from 'node:stream';
 import { extract } from 'tar-stream';
 import { JobEndStripper } from '../job-end.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
+import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo, type EngineVersion } from './engine.js';
 import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, ImageFacts, PullEvent } from './client.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon. */
@@ -11,6 +12,7 @@ export function createDockerodeClient(env: Record<string, string | undefined>): 
   const where = env.DOCKER_HOST ?? '/var/run/docker.sock';
   return {
     ping: () => ping(docker, where),
+    engine: () => engine(docker),
     inspectImage: (image) => inspectImage(docker, image),
     pullImage: (image, onProgress) => pullImage(docker, image, onProgress),
     readImageFiles: (image, paths, labels) => readImageFiles(docker, image, paths, labels),
@@ -45,6 +47,16 @@ async function ping(docker: Docker, where: string): Promise<void> {
     await withTimeout(docker.ping(), 10_000, 'no answer within 10 s');
   } catch (error) {
     throw new DockerUnavailableError(where, error);
+  }
+}
+
+/** The ping's error is the one to report: a daemon that does not answer here is assumed root Docker. */
+async function engine(docker: Docker): Promise<EngineFacts> {
+  try {
+    const [info, version] = await withTimeout(Promise.all([docker.info() as Promise<EngineInfo>, docker.version() as Promise<EngineVersion>]), 10_000, 'no answer');
+    return engineFacts(info, version);
+  } catch {
+    return ROOT_DOCKER;
   }
 }
 

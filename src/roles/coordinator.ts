@@ -18,6 +18,7 @@ import { createClientMaterial, writeKnownHosts } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes, type NodeReport, type ReadinessInput } from '../readiness.js';
+import { firstFreePort } from '../ports.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
 import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
@@ -187,7 +188,8 @@ async function writeJobFiles(
   const env = buildJobEnv({
     nodes,
     port: plan.port,
-    masterPort: plan.masterPort,
+    // another job step's rendezvous (or any service) may hold the first: every candidate is this step's own
+    masterPort: await firstFreePort(plan.masterPortCandidates),
     dir: plan.jobDir,
     sshconfigdir: plan.sshconfigdir,
     scriptPath: plan.scriptPath,

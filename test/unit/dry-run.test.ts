@@ -12,7 +12,7 @@ const options = runOptions({
   dockopts: '--ipc=host',
   dryRun: true,
 });
-const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'] };
+const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'], resources: { cpuset: '2-3', memoryBytes: 4096 * 1024 ** 2 } };
 const host: HostFacts = { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env: { NCCL_DEBUG: 'INFO' }, scriptExecutable: true };
 const identity = aliceIdentity();
 

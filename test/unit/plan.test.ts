@@ -17,6 +17,7 @@ function alloc(overrides: Partial<Allocation> = {}): Allocation {
     nodeName: 'n1',
     role: 'coordinator',
     gpus: [],
+    resources: {},
     ...overrides,
   };
 }
