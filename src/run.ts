@@ -21,7 +21,7 @@ import { runCoordinator } from './roles/coordinator.js';
 import type { NodeDeps } from './roles/node-container.js';
 import { resolveSlots } from './slots.js';
 import { runWorker } from './roles/worker.js';
-import { execaRunner } from './runner.js';
+import { createCommandRunner, type CommandRunner } from './runner.js';
 import { configuredPort } from './ssh/setup.js';
 import { systemClock, Timings } from './timings.js';
 
@@ -35,6 +35,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist, cpus: readCpus() });
   timings.record('allocation', systemClock.now() - parseStart);
   const log = baseLog.withPrefix(`srun-docker[${allocation.nodeName} ${allocation.role}]`);
+  const runner = createCommandRunner(env);
   if (allocation.role === 'idle') {
     log.verbose(`nothing to do: ${allocation.idleReason ?? ''}`);
     return 0;
@@ -48,13 +49,13 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   // looked up while the daemon is asked, not before (getent may have to ask a directory service)
   const identityLookup = lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
-    execaRunner,
+    runner,
     nodeFileSystem,
   );
   identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
-  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
+  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io, runner);
 
-  const docker = createDockerodeClient(env);
+  const docker = createDockerodeClient(env, (message) => log.warn(message));
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
   const daemon = preflight(docker, plan, host.home, user.username, log, timings);
   const engine = docker.engine();
@@ -70,7 +71,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const privateDir = tmp.dirSync({ prefix: 'srun-docker-', mode: 0o700 }).name;
   const deps: NodeDeps = {
     docker,
-    runner: execaRunner,
+    runner,
     fs: nodeFileSystem,
     log,
     warnOnce: onceWarner(log),
@@ -108,9 +109,9 @@ function placed(error: unknown, where: string): unknown {
 }
 
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */
-async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo): Promise<number> {
+async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo, runner: CommandRunner): Promise<number> {
   if (allocation.role !== 'coordinator') return 0;
-  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner, nodeFileSystem);
+  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, runner, nodeFileSystem);
   const preview = previewRun(options, allocation, host, identity, slots);
   io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
   return 0;
