@@ -20,8 +20,11 @@ export const ROOT_DOCKER: EngineFacts = { kind: 'docker', rootless: false, usern
 /** The fields of GET /info and GET /version that say so (Docker's and Podman's compatible API alike). */
 export interface EngineInfo {
   SecurityOptions?: readonly string[] | null;
+  /** Podman's own field (its SecurityOptions say nothing of rootless). */
+  Rootless?: boolean;
   MemoryLimit?: boolean;
   CPUSet?: boolean;
+  CgroupVersion?: string;
 }
 export interface EngineVersion {
   Components?: readonly { Name?: string }[] | null;
@@ -30,11 +33,14 @@ export interface EngineVersion {
 export function engineFacts(info: EngineInfo, version: EngineVersion): EngineFacts {
   const security = (info.SecurityOptions ?? []).flatMap((entry) => entry.split(','));
   const isPodman = (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
+  const rootless = security.includes('name=rootless') || info.Rootless === true;
+  // rootless Podman on cgroup v1 reports both limits as supported, then ignores them ("not supported and ignored on cgroups V1 rootless")
+  const noCgroups = rootless && info.CgroupVersion === '1';
   return {
     kind: isPodman ? 'podman' : 'docker',
-    rootless: security.includes('name=rootless'),
+    rootless,
     usernsRemap: security.includes('name=userns'),
-    memoryLimit: info.MemoryLimit !== false,
-    cpuset: info.CPUSet !== false,
+    memoryLimit: info.MemoryLimit !== false && !noCgroups,
+    cpuset: info.CPUSet !== false && !noCgroups,
   };
 }

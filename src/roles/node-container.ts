@@ -157,7 +157,8 @@ export async function startNodeContainer(
       ),
     plan.dockopts.ulimitNames,
     deps.warnOnce,
-    await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
+    // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
+    ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, cacheRoot(ctx.identity.home), plan.node, Date.now),
     hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
