@@ -5,7 +5,7 @@ import { extract } from 'tar-stream';
 import { JobEndStripper } from '../job-end.js';
 import { dockerConnection } from './connection.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
-import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo, type EngineVersion } from './engine.js';
+import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo } from './engine.js';
 import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, ImageFacts, PullEvent } from './client.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon (connection.ts). */
@@ -42,8 +42,7 @@ async function ping(docker: Docker, where: string): Promise<void> {
 /** The ping's error is the one to report: a daemon that does not answer here is assumed root Docker. */
 async function engine(docker: Docker): Promise<EngineFacts> {
   try {
-    const [info, version] = await withTimeout(Promise.all([docker.info() as Promise<EngineInfo>, docker.version() as Promise<EngineVersion>]), 10_000, 'no answer');
-    return engineFacts(info, version);
+    return engineFacts(await withTimeout(docker.info() as Promise<EngineInfo>, 10_000, 'no answer'));
   } catch {
     return ROOT_DOCKER;
   }

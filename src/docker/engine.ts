@@ -1,6 +1,7 @@
 /**
  * What kind of engine answers: Docker or Podman, as root or rootless, with user namespaces remapped
- * or not, and which limits it can apply. Read from its /info and /version; pure here.
+ * or not, and which limits it can apply. Read from its /info alone (one round trip, ~7 ms here,
+ * overlapping the ping); pure here.
  */
 
 export interface EngineFacts {
@@ -17,7 +18,7 @@ export interface EngineFacts {
 /** What a root Docker daemon is assumed to be when it cannot be asked (--dry-run, an /info that failed). */
 export const ROOT_DOCKER: EngineFacts = { kind: 'docker', rootless: false, usernsRemap: false, memoryLimit: true, cpuset: true };
 
-/** The fields of GET /info and GET /version that say so (Docker's and Podman's compatible API alike). */
+/** The fields of GET /info that say so (Docker's and Podman's compatible API alike). */
 export interface EngineInfo {
   SecurityOptions?: readonly string[] | null;
   /** Podman's own field (its SecurityOptions say nothing of rootless). */
@@ -25,14 +26,13 @@ export interface EngineInfo {
   MemoryLimit?: boolean;
   CPUSet?: boolean;
   CgroupVersion?: string;
-}
-export interface EngineVersion {
-  Components?: readonly { Name?: string }[] | null;
+  /** Podman's /info names the Buildah it carries; Docker's has no such field. */
+  BuildahVersion?: string;
 }
 
-export function engineFacts(info: EngineInfo, version: EngineVersion): EngineFacts {
+export function engineFacts(info: EngineInfo): EngineFacts {
   const security = (info.SecurityOptions ?? []).flatMap((entry) => entry.split(','));
-  const isPodman = (version.Components ?? []).some((c) => /podman/i.test(c.Name ?? ''));
+  const isPodman = info.BuildahVersion !== undefined;
   const rootless = security.includes('name=rootless') || info.Rootless === true;
   // rootless Podman on cgroup v1 reports both limits as supported, then ignores them ("not supported and ignored on cgroups V1 rootless")
   const noCgroups = rootless && info.CgroupVersion === '1';
