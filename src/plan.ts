@@ -30,6 +30,11 @@ export interface LaunchPlan {
   image: string;
   jobDir: JobDir;
   port: number;
+  /**
+   * sshd's ports to try in order when the first is taken (ports.ts), `port` first; only `port` when
+   * the user chose it (--sshdport, or --sshconfigdir's): an explicit port stays exactly that.
+   */
+  sshdPortCandidates: number[];
   /** MASTER_PORT's candidates for this job step; the coordinator takes the first free one on its node. */
   masterPortCandidates: number[];
   /** The first of them (what --dry-run shows). */
@@ -63,6 +68,8 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     envlist.CUDA_VISIBLE_DEVICES = allocation.gpus.map((_, i) => String(i)).join(',');
   }
   const masterPorts = masterPortCandidates(allocation.jobId, allocation.stepId);
+  const chosenPort = options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : undefined);
+  const sshdPorts = chosenPort === undefined ? sshdPortCandidates(allocation.jobId, allocation.stepId) : [chosenPort];
   return {
     node: allocation.nodeName,
     role: allocation.role,
@@ -71,7 +78,8 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     stepId: allocation.stepId,
     image: options.container,
     jobDir,
-    port: options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : (sshdPortCandidates(allocation.jobId, allocation.stepId)[0] ?? ORIGINAL_SSHD_PORT)),
+    port: sshdPorts[0] ?? ORIGINAL_SSHD_PORT,
+    sshdPortCandidates: sshdPorts,
     masterPortCandidates: masterPorts,
     masterPort: masterPorts[0] ?? 0,
     containerName: options.dockname ?? defaultContainerName(host.user, allocation.jobId, allocation.stepId),
