@@ -4,6 +4,8 @@
  */
 import { UsageError } from './errors.js';
 import { expandHostlist } from './hostlist.js';
+import { stepGpus } from './slurm/gpus.js';
+import { stepResources, type StepResources } from './slurm/resources.js';
 
 export type Role = 'coordinator' | 'worker' | 'idle';
 
@@ -20,8 +22,12 @@ export interface Allocation {
   /** 'idle' = this task does nothing and exits 0. */
   role: Role;
   idleReason?: string;
-  /** GPU ids SLURM gave this node ([] when none). */
+  /** Physical GPU ids (or UUIDs) SLURM gave this step on this node ([] when none): see slurm/gpus.ts. */
   gpus: string[];
+  /** The step has GPUs here but no variable names them surely: what was looked at (the plan refuses, unless --dockopts --gpus). */
+  gpusUnknown?: { count: number | undefined; looked: string };
+  /** The step's CPUs and memory on this node ({} outside SLURM: a laptop run is not confined). */
+  resources: StepResources;
 }
 
 export interface AllocationInput {
@@ -30,6 +36,8 @@ export interface AllocationInput {
   pid: number;
   /** --nodelist option, compressed form allowed. */
   nodelist?: string;
+  /** Read at the edge: this process's CPU affinity and the node's online CPUs (slurm/resources.ts). */
+  cpus?: { allowed?: string; online?: string };
 }
 
 const NODELIST_VARS = ['SLURM_STEP_NODELIST', 'SLURM_JOB_NODELIST', 'SLURM_NODELIST'] as const;
@@ -55,13 +63,19 @@ export function allocationFromEnv(input: AllocationInput): Allocation {
     stepId: nonEmpty(env['SLURM_STEP_ID']) ?? '0',
     nodes,
     nodeName,
-    gpus: slurmGpus(env),
+    ...gpusOf(env, true),
   };
+  const resources = stepResources(env, {
+    cpusAllowed: input.cpus?.allowed,
+    cpusOnline: input.cpus?.online,
+    nodeIndex: stepNodes.indexOf(nodeName),
+    gpuCount: base.gpus.length,
+  });
   const localId = nonEmpty(env['SLURM_LOCALID']);
   if (localId !== undefined && localId !== '0') {
-    return { ...base, role: 'idle', idleReason: `local task ${localId} of this node; only task 0 acts` };
+    return { ...base, resources, role: 'idle', idleReason: `local task ${localId} of this node; only task 0 acts` };
   }
-  return { ...base, ...roleOf(nodeName, nodes) };
+  return { ...base, resources, ...roleOf(nodeName, nodes) };
 }
 
 /** Outside SLURM the local host is a one-node allocation, so a script can be tried on a laptop. */
@@ -74,7 +88,8 @@ function localAllocation(input: AllocationInput): Allocation {
     stepId: '0',
     nodes,
     nodeName,
-    gpus: cudaDevices(input.env) ?? [],
+    ...gpusOf(input.env, false),
+    resources: {},
     ...roleOf(nodeName, nodes),
   };
 }
@@ -128,27 +143,11 @@ function roleOf(nodeName: string, nodes: string[]): Pick<Allocation, 'role' | 'i
   return { role: nodes[0] === nodeName ? 'coordinator' : 'worker' };
 }
 
-/** SLURM_JOB_GPUS holds host GPU ids, which the Docker daemon (outside the job's cgroup) needs. */
-function slurmGpus(env: AllocationInput['env']): string[] {
-  const jobGpus = commaList(env['SLURM_JOB_GPUS']);
-  if (jobGpus.length > 0) return jobGpus;
-  const cuda = cudaDevices(env);
-  if (cuda !== undefined) return cuda;
-  const onNode = env['SLURM_GPUS_ON_NODE']?.trim() ?? '';
-  const count = /^\d+$/.test(onNode) ? Number(onNode) : 0;
-  return Array.from({ length: count }, (_, i) => String(i));
-}
-
-/** Slurm sets 'NoDevFiles' when the job has the gres but no device files. */
-function cudaDevices(env: AllocationInput['env']): string[] | undefined {
-  const value = env['CUDA_VISIBLE_DEVICES']?.trim();
-  if (value === undefined || value === '' || value === 'NoDevFiles') return undefined;
-  const ids = commaList(value);
-  return ids.length > 0 ? ids : undefined;
-}
-
-function commaList(value: string | undefined): string[] {
-  return (value ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+function gpusOf(env: AllocationInput['env'], inSlurm: boolean): Pick<Allocation, 'gpus' | 'gpusUnknown'> {
+  const found = stepGpus(env, inSlurm);
+  if (found.kind === 'ids') return { gpus: found.ids };
+  if (found.kind === 'none') return { gpus: [] };
+  return { gpus: [], gpusUnknown: { count: found.count, looked: found.looked } };
 }
 
 function shortName(hostname: string): string {

@@ -3,7 +3,9 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { UsageError } from './errors.js';
 import type { DockOptions } from './dockopts.js';
 import { mergeHostConfig } from './dockopts.js';
+import type { EngineFacts } from './docker/engine.js';
 import type { Identity } from './identity.js';
+import type { StepResources } from './slurm/resources.js';
 
 export const SHM_BYTES = 1024 ** 3;
 export const STACK_BYTES = 64 * 1024 ** 2;
@@ -29,7 +31,12 @@ export interface ContainerSpecInput {
   dockopts: DockOptions;
   privileged: boolean;
   ibdevices: boolean;
+  /** Physical GPU ids (or UUIDs) of this step on this node (slurm/gpus.ts). */
   gpus: readonly string[];
+  /** The step's CPUs and memory on this node (slurm/resources.ts). */
+  resources: StepResources;
+  /** Docker or Podman, root or rootless: decides the GPU request and the user namespace. */
+  engine: EngineFacts;
   labels: Record<string, string>;
   /** sshd and its watchdog (see container-command.ts). */
   command: { Entrypoint: string[]; Cmd: string[] };
@@ -40,6 +47,8 @@ export interface ContainerSpecInput {
 /** Pure: the full Docker Engine API create options for one node's container. */
 export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
   const { identity } = input;
+  // the user's --gpus wins over the GPUs SLURM gave (they asked for it by name)
+  const userGpus = (input.dockopts.hostConfig.DeviceRequests ?? []).length > 0;
   const base: Docker.HostConfig = {
     NetworkMode: 'host',
     Binds: [
@@ -52,18 +61,30 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     ShmSize: SHM_BYTES,
     // a container whose watchdog ended it leaves nothing behind
     AutoRemove: true,
-    Ulimits: DEFAULT_ULIMITS.filter((u) => !input.droppedDefaultUlimits.includes(u.Name ?? '')).map((u) => ({ ...u })),
+    // rootless Podman drops ulimits without a word (node-container.ts warns, or refuses the user's)
+    ...(input.engine.kind === 'podman' && input.engine.rootless
+      ? {}
+      : { Ulimits: DEFAULT_ULIMITS.filter((u) => !input.droppedDefaultUlimits.includes(u.Name ?? '')).map((u) => ({ ...u })) }),
     GroupAdd: identity.groups.map(String),
     Privileged: input.privileged,
     ...(input.ibdevices ? infinibandConfig() : {}),
-    ...(input.gpus.length > 0 ? { DeviceRequests: [gpuRequest(input.gpus)] } : {}),
+    ...(userGpus ? {} : gpuConfig(input.gpus, input.engine)),
+    ...resourceConfig(input.resources, input.engine, input.dockopts.hostConfig),
+    ...usernsConfig(input.engine),
   };
   return {
     name: input.name,
     Image: input.image,
     User: `${identity.uid}:${identity.gid}`,
     WorkingDir: input.cwd,
-    Env: [`HOME=${identity.home}`, `USER=${identity.user}`, `LOGNAME=${identity.user}`, ...input.env, ...input.dockopts.env],
+    Env: [
+      `HOME=${identity.home}`,
+      `USER=${identity.user}`,
+      `LOGNAME=${identity.user}`,
+      ...input.env,
+      ...visibleDevicesEnv(userGpus ? input.dockopts.hostConfig.DeviceRequests : undefined, input.gpus),
+      ...input.dockopts.env,
+    ],
     Labels: { ...input.dockopts.labels, ...input.labels },
     // sshd under its watchdog is the container's life; the image's own entrypoint is not run
     ...input.command,
@@ -105,6 +126,52 @@ function infinibandConfig(): Docker.HostConfig {
 /** The GPUs SLURM gave this node, by id, through the NVIDIA container runtime's device request. */
 export function gpuRequest(gpus: readonly string[]): Docker.DeviceRequest {
   return { Driver: 'nvidia', DeviceIDs: [...gpus], Capabilities: [['gpu']] };
+}
+
+/** Docker: the NVIDIA device request. Podman: its CDI names (`nvidia.com/gpu=4`), which its compatible API takes as driver "cdi". */
+function gpuConfig(gpus: readonly string[], engine: EngineFacts): Docker.HostConfig {
+  if (gpus.length === 0) return {};
+  if (engine.kind === 'podman') return { DeviceRequests: [{ Driver: 'cdi', DeviceIDs: gpus.map((id) => `nvidia.com/gpu=${id}`) }] };
+  return { DeviceRequests: [gpuRequest(gpus)] };
+}
+
+/**
+ * NVIDIA_VISIBLE_DEVICES names the same GPUs as the request (the NVIDIA runtime reads it, and an
+ * image's own `all` must not hand a node's every GPU to a step that has none: `void`). With the
+ * user's --gpus it follows theirs. CUDA_VISIBLE_DEVICES is left unset: the container sees only its
+ * GPUs, numbered from 0.
+ */
+function visibleDevicesEnv(userRequests: Docker.DeviceRequest[] | undefined, gpus: readonly string[]): string[] {
+  if (userRequests === undefined) return [`NVIDIA_VISIBLE_DEVICES=${gpus.length > 0 ? gpus.join(',') : 'void'}`];
+  const ids = userRequests.flatMap((r) => r.DeviceIDs ?? []);
+  if (ids.length > 0) return [`NVIDIA_VISIBLE_DEVICES=${ids.join(',')}`];
+  return userRequests.some((r) => r.Count === -1) ? ['NVIDIA_VISIBLE_DEVICES=all'] : [];
+}
+
+/**
+ * The step's cpuset and memory, each unless the user's --dockopts sets it (they win in the merge)
+ * or the engine cannot apply it (node-container.ts says so once). Swap is not more than memory, as
+ * SLURM's own cgroup allows none by default.
+ */
+function resourceConfig(resources: StepResources, engine: EngineFacts, user: Docker.HostConfig): Docker.HostConfig {
+  const config: Docker.HostConfig = {};
+  if (resources.cpuset !== undefined && engine.cpuset) config.CpusetCpus = resources.cpuset;
+  if (resources.memoryBytes !== undefined && engine.memoryLimit && user.Memory === undefined) {
+    config.Memory = resources.memoryBytes;
+    config.MemorySwap = resources.memoryBytes;
+  }
+  return config;
+}
+
+/**
+ * Files the job writes into the home must be the user's on the host. Rootless Podman: keep-id maps
+ * the user's uid to itself. A root daemon with userns-remap: the host's user namespace for this
+ * container. Rootless Docker: its root is the user, so the container runs as 0:0 (identity-map.ts).
+ */
+function usernsConfig(engine: EngineFacts): Docker.HostConfig {
+  if (engine.kind === 'podman' && engine.rootless) return { UsernsMode: 'keep-id' };
+  if (engine.usernsRemap && !engine.rootless) return { UsernsMode: 'host' };
+  return {};
 }
 
 /** The script's directory must be visible inside the container, as must the cwd. */

@@ -2,7 +2,9 @@ import type Docker from 'dockerode';
 import { join } from 'node:path';
 import type { Allocation } from './allocation.js';
 import { channelPorts } from './channel/ports.js';
+import { ROOT_DOCKER } from './docker/engine.js';
 import type { Identity } from './identity.js';
+import type { StepResources } from './slurm/resources.js';
 import { buildJobEnv } from './job-env.js';
 import { nodeEtcDir, nodeHostKeyPath } from './jobdir.js';
 import { nodeContainerSpec } from './node-spec.js';
@@ -15,6 +17,8 @@ export interface NodePreview {
   container: Docker.ContainerCreateOptions;
   /** The coordinator's control channel: the ports it tries in turn (the first free one), which the workers try in the same order. */
   channelPorts?: number[];
+  /** What the container gets of what SLURM gave the step here: GPUs (physical ids), cpuset, memory in bytes. */
+  resources: { gpus: string[]; cpuset?: string; memoryBytes?: number };
   /** The coordinator's readiness check of each worker, and the job it runs. */
   readiness?: string[][];
   job?: { command: string[]; env: Record<string, string> };
@@ -37,7 +41,8 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
   );
   const first = plans[0];
   if (first === undefined) throw new Error('an allocation without nodes');
-  const nodes = plans.map((plan) => previewNode(options, plan, { identity, cwd: host.cwd, gpus: allocation.gpus, slots }, plans));
+  const facts = { identity, cwd: host.cwd, gpus: allocation.gpus, resources: allocation.resources, slots };
+  const nodes = plans.map((plan) => previewNode(options, plan, facts, plans));
   return {
     jobDir: first.jobDir.root,
     sshMaterial: first.sshconfigdir === undefined
@@ -55,7 +60,8 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
       "/etc/passwd and /etc/group: the image's own entries plus yours, written to each node's own folder of the job directory",
       "PATH: the image's PATH, read from the image at run time",
       `slots: ${slots} per node (--slots_per_node, else this node's GPUs or nvidia-smi, else 1); each worker reports its own`,
-      'GPUs: each node hands over the GPUs SLURM gave it; shown here are this node\'s',
+      "GPUs, cpuset and memory: each node hands over what SLURM gave the step there; shown here are this node's",
+      'the engine: a root Docker daemon (rootless Docker and Podman map the user differently, read from the daemon at run time)',
     ],
   };
 }
@@ -63,7 +69,7 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
 function previewNode(
   options: RunOptions,
   plan: LaunchPlan,
-  facts: { identity: Identity; cwd: string; gpus: string[]; slots: number },
+  facts: { identity: Identity; cwd: string; gpus: string[]; resources: StepResources; slots: number },
   all: LaunchPlan[],
 ): NodePreview {
   const { identity, gpus, slots } = facts;
@@ -71,10 +77,13 @@ function previewNode(
     identity,
     cwd: facts.cwd,
     gpus,
+    resources: facts.resources,
+    engine: ROOT_DOCKER,
     passwdFile: join(nodeEtcDir(plan.jobDir, plan.node), 'passwd'),
     groupFile: join(nodeEtcDir(plan.jobDir, plan.node), 'group'),
   });
-  if (plan.role === 'worker') return { node: plan.node, role: plan.role, container };
+  const resources = resourcesOf(container);
+  if (plan.role === 'worker') return { node: plan.node, role: plan.role, container, resources };
   const env = buildJobEnv({
     nodes: all.map((p) => ({ node: p.node, slots })),
     port: plan.port,
@@ -91,7 +100,18 @@ function previewNode(
     .filter((p) => p.role === 'worker')
     .map((p) => ['ssh', ...(plan.sshconfigdir === undefined ? ['-F', plan.jobDir.sshConfig] : ['-p', String(plan.port)]), p.node, 'true']);
   const channel = all.length > 1 ? { channelPorts: channelPorts(plan.jobId, plan.stepId) } : {};
-  return { node: plan.node, role: plan.role, container, ...channel, readiness, job: { command: plan.scriptCommand, env } };
+  return { node: plan.node, role: plan.role, container, resources, ...channel, readiness, job: { command: plan.scriptCommand, env } };
+}
+
+/** Read back from the container's options, so that what is shown is what is sent (the user's --dockopts included). */
+function resourcesOf(container: Docker.ContainerCreateOptions): NodePreview['resources'] {
+  const h = container.HostConfig ?? {};
+  const gpus = (h.DeviceRequests ?? []).flatMap((d: Docker.DeviceRequest) => d.DeviceIDs ?? (d.Count === -1 ? ['all'] : d.Count ? [`count=${d.Count}`] : []));
+  return {
+    gpus,
+    ...(h.CpusetCpus ? { cpuset: h.CpusetCpus } : {}),
+    ...(h.Memory ? { memoryBytes: h.Memory } : {}),
+  };
 }
 
 /** The human-readable form: one block per node. */
@@ -109,7 +129,8 @@ export function formatDryRun(preview: DryRun): string {
     if (h.Privileged) lines.push('  privileged');
     if (h.CapAdd?.length) lines.push(`  cap-add: ${h.CapAdd.join(' ')}`);
     if (h.Devices?.length) lines.push(`  devices: ${h.Devices.map((d: Docker.DeviceMapping) => d.PathOnHost).join(' ')}`);
-    if (h.DeviceRequests?.length) lines.push(`  gpus: ${h.DeviceRequests.map((d: Docker.DeviceRequest) => (d.DeviceIDs ?? []).join(',')).join(' ')}`);
+    const r = node.resources;
+    lines.push(`  gpus: ${r.gpus.length > 0 ? r.gpus.join(',') : 'none'}, cpuset: ${r.cpuset ?? 'all'}, memory: ${r.memoryBytes === undefined ? 'no limit' : `${Math.round(r.memoryBytes / 1024 ** 2)} MiB`}`);
     lines.push(`  labels: ${Object.entries(c.Labels ?? {}).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     if (node.channelPorts) lines.push(`control channel: the first free of ports ${node.channelPorts.join(' ')}`);
     for (const probe of node.readiness ?? []) lines.push(`readiness: ${probe.join(' ')}`);

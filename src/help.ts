@@ -11,7 +11,7 @@ Injected into the script's environment:
   np            total slots             (mpirun -np $np)
   NNODES        number of nodes         NODE_RANK  0 (the coordinator)
   HOSTFILE      OpenMPI hostfile path   ("node1 slots=8" lines)
-  MASTER_ADDR   the coordinator's name  MASTER_PORT  a port derived from the job id
+  MASTER_ADDR   the coordinator's name  MASTER_PORT  a free port derived from the job step
   sshconfigdir  the ssh config dir      sshdport   the sshd port
   scriptpath    the script              remainargs the pass-through args, joined by ":"
   ENVLIST       the --envlist names, each also set to its value

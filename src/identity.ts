@@ -1,3 +1,4 @@
+import type { EngineFacts } from './docker/engine.js';
 import type { FileSystem } from './fs.js';
 import type { CommandRunner } from './runner.js';
 
@@ -97,4 +98,28 @@ export function mergeGroup(imageGroup: string, identity: Identity): string {
 
 function lines(text: string): string[] {
   return text.split('\n').filter((l) => l.trim() !== '' && !l.startsWith('#'));
+}
+
+/**
+ * Who the user is inside the container. Rootless Docker maps the container's root to the user and
+ * every other uid to a subordinate one, so running as uid:gid would write the home as a stranger:
+ * there the job runs as 0:0, under the user's name and home (the passwd line says 0:0), and its
+ * files are the user's on the host. Elsewhere the identity is the host's (rootless Podman keeps it
+ * with keep-id, see container-spec.ts).
+ */
+export function containerIdentity(identity: Identity, engine: EngineFacts): Identity {
+  if (!(engine.kind === 'docker' && engine.rootless) || identity.uid === 0) return identity;
+  const fields = identity.passwdLine.split(':');
+  fields[2] = '0';
+  fields[3] = '0';
+  const groupName = identity.groupLines.find((l) => l.split(':')[2] === String(identity.gid))?.split(':')[0] ?? identity.user;
+  return {
+    ...identity,
+    uid: 0,
+    gid: 0,
+    // other host groups would be subordinate gids in there: meaningless, and not the user's
+    groups: [],
+    passwdLine: fields.join(':'),
+    groupLines: [`${groupName}:x:0:`],
+  };
 }

@@ -2,7 +2,9 @@ import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
 import { jobEndMarker } from './job-end.js';
 import { buildContainerSpec } from './container-spec.js';
+import type { EngineFacts } from './docker/engine.js';
 import type { Identity } from './identity.js';
+import type { StepResources } from './slurm/resources.js';
 import { sshdLogPath } from './jobdir.js';
 import type { RunOptions } from './options.js';
 import type { LaunchPlan } from './plan.js';
@@ -11,6 +13,8 @@ export interface NodeSpecFacts {
   identity: Identity;
   cwd: string;
   gpus: readonly string[];
+  resources: StepResources;
+  engine: EngineFacts;
   passwdFile: string;
   groupFile: string;
 }
@@ -40,6 +44,8 @@ export function nodeContainerSpec(
     privileged: options.privileged,
     ibdevices: options.ibdevices,
     gpus: facts.gpus,
+    resources: facts.resources,
+    engine: facts.engine,
     labels: plan.labels,
     command: containerCommand({
       sshdConfig: plan.sshdConfig,

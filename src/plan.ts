@@ -5,7 +5,8 @@ import { parseDockopts, type DockOptions } from './dockopts.js';
 import { jobDirFor, nodeSshdConfigPath, type JobDir } from './jobdir.js';
 import { defaultContainerName, jobLabels } from './labels.js';
 import type { RunOptions } from './options.js';
-import { defaultSshdPort, masterPort } from './ports.js';
+import { UsageError } from './errors.js';
+import { masterPortCandidates, sshdPortCandidates } from './ports.js';
 
 /** The original launcher's fixed port, kept for its --sshconfigdir mode (users' ~/.ssh/config names it). */
 export const ORIGINAL_SSHD_PORT = 12345;
@@ -31,6 +32,14 @@ export interface LaunchPlan {
   image: string;
   jobDir: JobDir;
   port: number;
+  /**
+   * sshd's ports to try in order when the first is taken (ports.ts), `port` first; only `port` when
+   * the user chose it (--sshdport, or --sshconfigdir's): an explicit port stays exactly that.
+   */
+  sshdPortCandidates: number[];
+  /** MASTER_PORT's candidates for this job step; the coordinator takes the first free one on its node. */
+  masterPortCandidates: number[];
+  /** The first of them (what --dry-run shows). */
   masterPort: number;
   containerName: string;
   labels: Record<string, string>;
@@ -54,6 +63,15 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
   const sshconfigdir = options.sshconfigdir === undefined ? undefined : resolve(host.cwd, options.sshconfigdir);
   const scriptPath = resolve(host.cwd, options.script);
   const { values: envlist, missing } = envlistValues(options.envlist, host.env);
+  const userGpus = (dockopts.hostConfig.DeviceRequests ?? []).length > 0;
+  if (allocation.gpusUnknown !== undefined && !userGpus) throw gpusUnknownError(allocation.nodeName, allocation.gpusUnknown);
+  if (!userGpus && envlist.CUDA_VISIBLE_DEVICES !== undefined && allocation.gpus.length > 0) {
+    // the host's ids mean nothing inside: the container sees its GPUs as 0..n-1
+    envlist.CUDA_VISIBLE_DEVICES = allocation.gpus.map((_, i) => String(i)).join(',');
+  }
+  const masterPorts = masterPortCandidates(allocation.jobId, allocation.stepId);
+  const chosenPort = options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : undefined);
+  const sshdPorts = chosenPort === undefined ? sshdPortCandidates(allocation.jobId, allocation.stepId) : [chosenPort];
   return {
     node: allocation.nodeName,
     role: allocation.role,
@@ -62,8 +80,10 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     stepId: allocation.stepId,
     image: options.container,
     jobDir,
-    port: options.sshdport ?? (sshconfigdir ? ORIGINAL_SSHD_PORT : defaultSshdPort(allocation.jobId, allocation.stepId)),
-    masterPort: masterPort(allocation.jobId),
+    port: sshdPorts[0] ?? ORIGINAL_SSHD_PORT,
+    sshdPortCandidates: sshdPorts,
+    masterPortCandidates: masterPorts,
+    masterPort: masterPorts[0] ?? 0,
     containerName: options.dockname ?? defaultContainerName(host.user, allocation.jobId, allocation.stepId),
     labels: jobLabels({ ...allocation, user: host.user, node: allocation.nodeName, role: allocation.role, jobDir: jobDir.root, launcher: host.launcher }),
     sshconfigdir,
@@ -75,6 +95,15 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     dockopts,
     warnings: missing.map((name) => `--envlist names ${name}, which is not set in your environment; it is left out`),
   };
+}
+
+/** SLURM gave the step GPUs here but no variable names them surely: handing any ids over could be someone else's GPUs. */
+function gpusUnknownError(node: string, unknown: NonNullable<Allocation['gpusUnknown']>): UsageError {
+  const count = unknown.count === undefined ? 'GPUs' : `${unknown.count} GPU(s)`;
+  return new UsageError(
+    `SLURM gave this step ${count} on ${node} but no variable names which (${unknown.looked}) — ` +
+      'pass --dockopts="--gpus device=ID,..." with their physical ids, or --dockopts="--gpus all" on a node that is yours alone',
+  );
 }
 
 function envlistValues(names: readonly string[], env: Record<string, string | undefined>) {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { access, constants, stat } from 'node:fs/promises';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -13,7 +14,8 @@ import type { DockerClient } from './docker/client.js';
 import { createDockerodeClient } from './docker/dockerode-client.js';
 import { InterruptedError, LaunchError, UsageError } from './errors.js';
 import { nodeFileSystem } from './fs.js';
-import { lookUpIdentity, type Identity } from './identity.js';
+import { containerIdentity, lookUpIdentity, type Identity } from './identity.js';
+import { cpusAllowedFromStatus } from './slurm/resources.js';
 import { createLogger, onceWarner, type Logger } from './log.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
@@ -22,7 +24,7 @@ import { runCoordinator } from './roles/coordinator.js';
 import type { NodeDeps } from './roles/node-container.js';
 import { resolveSlots } from './slots.js';
 import { runWorker } from './roles/worker.js';
-import { execaRunner } from './runner.js';
+import { createCommandRunner, type CommandRunner } from './runner.js';
 import { configuredPort } from './ssh/setup.js';
 import { systemClock, Timings } from './timings.js';
 
@@ -33,9 +35,10 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   timings.record('startup', performance.now());
   const baseLog = createLogger((line) => io.stderr.write(line), options.logLevel);
   const parseStart = systemClock.now();
-  const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist });
+  const allocation = allocationFromEnv({ env, hostname: hostname(), pid: process.pid, nodelist: options.nodelist, cpus: readCpus() });
   timings.record('allocation', systemClock.now() - parseStart);
   const log = baseLog.withPrefix(`srun-docker[${allocation.nodeName} ${allocation.role}]`);
+  const runner = createCommandRunner(env);
   if (allocation.role === 'idle') {
     log.verbose(`nothing to do: ${allocation.idleReason ?? ''}`);
     return 0;
@@ -43,23 +46,24 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const cwd = process.cwd();
   const scriptExecutable = await checkScript(resolve(cwd, options.script));
   const user = userInfo();
-  const liveness = processLiveness(hostname(), process.pid, execaRunner);
+  const liveness = processLiveness(hostname(), process.pid, runner);
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable, launcher: liveness.ownToken };
   const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
   plan.warnings.forEach((w) => log.warn(w));
   // looked up while the daemon is asked, not before (getent may have to ask a directory service)
   const identityLookup = lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
-    execaRunner,
+    runner,
     nodeFileSystem,
   );
   identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
-  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io);
+  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io, runner);
 
-  const docker = createDockerodeClient(env);
+  const docker = createDockerodeClient(env, (message) => log.warn(message));
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
   const daemon = preflight(docker, plan, { home: host.home, user: user.username, liveness }, log, timings);
-  const identity = await identityLookup;
+  const engine = docker.engine();
+  const identity = containerIdentity(await identityLookup, await engine);
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
@@ -72,7 +76,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   if (!makeOwnDir(cacheDir, user.uid)) log.verbose(`${cacheDir} is not a directory of yours alone: nothing is cached on this node`);
   const deps: NodeDeps = {
     docker,
-    runner: execaRunner,
+    runner,
     fs: nodeFileSystem,
     log,
     warnOnce: onceWarner(log),
@@ -87,6 +91,8 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     plan,
     identity,
     gpus: allocation.gpus,
+    resources: allocation.resources,
+    engine: await engine,
     privateDir: nodeEtcDir(plan.jobDir, plan.node),
     // an untrusted cache directory is not used: a fresh private one serves this run only
     cacheDir: trustedDir(cacheDir, user.uid) ? cacheDir : tmp.dirSync({ prefix: 'srun-docker-cache-', mode: 0o700, unsafeCleanup: true }).name,
@@ -120,9 +126,9 @@ function placed(error: unknown, where: string): unknown {
 }
 
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */
-async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo): Promise<number> {
+async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo, runner: CommandRunner): Promise<number> {
   if (allocation.role !== 'coordinator') return 0;
-  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, execaRunner, nodeFileSystem);
+  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, runner, nodeFileSystem);
   const preview = previewRun(options, allocation, host, identity, slots);
   io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
   return 0;
@@ -173,4 +179,16 @@ async function checkScript(path: string): Promise<boolean> {
     () => true,
     () => false,
   );
+}
+
+/** The CPUs SLURM's task plugin bound this task to, and the node's: read here, at the edge (absent off Linux). */
+function readCpus(): { allowed?: string; online?: string } {
+  const read = (path: string): string | undefined => {
+    try {
+      return readFileSync(path, 'utf8');
+    } catch {
+      return undefined;
+    }
+  };
+  return { allowed: cpusAllowedFromStatus(read('/proc/self/status')), online: read('/sys/devices/system/cpu/online')?.trim() };
 }

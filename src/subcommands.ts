@@ -9,7 +9,7 @@ import { nodeFileSystem } from './fs.js';
 import { processLiveness } from './liveness.js';
 import { createLogger } from './log.js';
 import { ORIGINAL_SSHD_PORT } from './plan.js';
-import { execaRunner } from './runner.js';
+import { createCommandRunner } from './runner.js';
 import { sshSetup } from './ssh/setup.js';
 
 /** `srun-docker ssh-setup`: the original --sshconfigdir mode's directory, and the ~/.ssh/config block. */
@@ -24,7 +24,7 @@ export async function runSshSetupCommand(argv: readonly string[], env: Record<st
   const port = Number(args.sshdport);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`--sshdport expects 1-65535, got ${String(args.sshdport)}`);
   const dir = resolve(String(args.sshconfigdir));
-  const block = await sshSetup({ sshconfigdir: dir, port, user: userInfo().username, uid: userInfo().uid, home, hosts: String(args.hosts) }, execaRunner, nodeFileSystem);
+  const block = await sshSetup({ sshconfigdir: dir, port, user: userInfo().username, uid: userInfo().uid, home, hosts: String(args.hosts) }, createCommandRunner(env), nodeFileSystem);
   // only the block on stdout, so that `srun-docker ssh-setup >> ~/.ssh/config` is the whole set-up
   io.stderr.write(`created ${dir}/sshd_config and a host key; add the block below to ~/.ssh/config (or run again with >> ~/.ssh/config)\n`);
   io.stdout.write(`${block}\n`);
@@ -41,7 +41,7 @@ export async function runCleanupCommand(argv: readonly string[], env: Record<str
   if (args === 'help') return 0;
   const user = userInfo();
   const log = createLogger((line) => io.stderr.write(line), 'normal', 'srun-docker cleanup');
-  const docker = createDockerodeClient(env);
+  const docker = createDockerodeClient(env, (message) => log.warn(message));
   await docker.ping();
   const result = await cleanupStale({
     docker,
@@ -49,7 +49,7 @@ export async function runCleanupCommand(argv: readonly string[], env: Record<str
     log,
     user: user.username,
     home: env.HOME ?? user.homedir,
-    liveness: processLiveness(hostname(), process.pid, execaRunner),
+    liveness: processLiveness(hostname(), process.pid, createCommandRunner(env)),
     now: Date.now,
     all: args.all === true,
     jobDirs: true,

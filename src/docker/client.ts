@@ -1,9 +1,12 @@
 import type Docker from 'dockerode';
+import type { EngineFacts } from './engine.js';
 
 /** The few Docker operations srun-docker needs; one dockerode implementation, fakes in unit tests. */
 export interface DockerClient {
   /** Resolves when the daemon answers; rejects with DockerUnavailableError otherwise. */
   ping(): Promise<void>;
+  /** Docker or Podman, root or rootless (GET /info and /version); a root Docker daemon's facts when they cannot be read. */
+  engine(): Promise<EngineFacts>;
   /** Image config (env, user) or undefined when the image is not present locally. */
   inspectImage(image: string): Promise<ImageFacts | undefined>;
   pullImage(image: string, onProgress: (event: PullEvent) => void): Promise<void>;

@@ -16,6 +16,7 @@ import { createClientMaterial, writeHostFiles, type NodeEndpoint } from '../ssh/
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes } from '../readiness.js';
+import { firstFreePort } from '../ports.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
 import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
@@ -221,7 +222,8 @@ async function writeJobFiles(
   const env = buildJobEnv({
     nodes,
     port: plan.port,
-    masterPort: plan.masterPort,
+    // another job step's rendezvous (or any service) may hold the first: every candidate is this step's own
+    masterPort: await firstFreePort(plan.masterPortCandidates),
     masterAddr: ownAddress,
     dir: plan.jobDir,
     sshconfigdir: plan.sshconfigdir,

@@ -13,6 +13,9 @@ import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../limits-cache.js';
 import { nodeContainerSpec } from '../node-spec.js';
 import type { LaunchPlan } from '../plan.js';
+import type { EngineFacts } from '../docker/engine.js';
+import { UsageError } from '../errors.js';
+import type { StepResources } from '../slurm/resources.js';
 import { assertPortFree } from '../ports.js';
 import type { CommandRunner } from '../runner.js';
 import type { Teardown } from '../teardown.js';
@@ -37,6 +40,10 @@ export interface NodeContext {
   plan: LaunchPlan;
   identity: Identity;
   gpus: string[];
+  /** The step's CPUs and memory on this node. */
+  resources: StepResources;
+  /** The engine that answers (its identity is already mapped into `identity`, see containerIdentity). */
+  engine: EngineFacts;
   /** A private (0700) directory of this node's in the job directory, for the generated passwd/group (the daemon must see it). */
   privateDir: string;
   /** This node's own cache directory (node-local). */
@@ -134,24 +141,55 @@ export async function startNodeContainer(
     await deps.docker.removeContainer(plan.containerName);
     await hooks?.removed();
   });
+  warnEngineLimits(deps, ctx);
   const id = await createAndStart(
     deps.docker,
     (dropped) =>
       nodeContainerSpec(
         ctx.options,
         plan,
-        { identity: ctx.identity, cwd: ctx.cwd, gpus: ctx.gpus, passwdFile: prepared.userFiles.passwdFile, groupFile: prepared.userFiles.groupFile },
+        {
+          identity: ctx.identity,
+          cwd: ctx.cwd,
+          gpus: ctx.gpus,
+          resources: ctx.resources,
+          engine: ctx.engine,
+          passwdFile: prepared.userFiles.passwdFile,
+          groupFile: prepared.userFiles.groupFile,
+        },
         dropped,
       ),
     plan.dockopts.ulimitNames,
     deps.warnOnce,
-    await limitMemory(deps.fs, ctx.cacheDir, plan.node, Date.now),
+    // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
+    ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, Date.now),
     hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   // its passwd and group stay until the job directory goes: on a shared home (NFS, FUSE) a mounted
   // file that is removed is gone for the container too
   return id;
+}
+
+/** What the engine would silently not apply: a limit the user asked for is refused, a default is warned about once. */
+function warnEngineLimits(deps: NodeDeps, ctx: NodeContext): void {
+  const { engine, resources, plan } = ctx;
+  if (engine.kind === 'podman' && engine.rootless) {
+    if (plan.dockopts.ulimitNames.length > 0) {
+      throw new UsageError(
+        `rootless Podman ignores the ulimits of an API request, so --dockopts --ulimit ${plan.dockopts.ulimitNames.join(', ')} would have no effect — ` +
+          'drop it and raise the limit for your login or systemd user session (e.g. LimitMEMLOCK=infinity)',
+      );
+    }
+    deps.warnOnce('podman-ulimits', "rootless Podman ignores ulimits: the containers get your login's own limits (memlock, stack), not unlimited memlock and a 64 MiB stack");
+  }
+  const user = plan.dockopts.hostConfig;
+  if (resources.cpuset !== undefined && !engine.cpuset && user.CpusetCpus === undefined) {
+    deps.warnOnce('cpuset', `the container engine cannot pin CPUs here (rootless without the cpuset controller?): the container is not held to this step's CPUs ${resources.cpuset}`);
+  }
+  if (resources.memoryBytes !== undefined && !engine.memoryLimit && user.Memory === undefined) {
+    deps.warnOnce('memory', `the container engine cannot limit memory here: the container is not held to this step's ${Math.round(resources.memoryBytes / 1024 ** 2)} MiB`);
+  }
 }
 
 /**

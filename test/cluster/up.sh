@@ -86,7 +86,7 @@ CryptoType=crypto/munge
 MpiDefault=none
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 SelectType=select/cons_tres
@@ -104,7 +104,7 @@ SlurmctldTimeout=120
 SlurmdTimeout=300
 Waittime=0
 SchedulerType=sched/backfill
-NodeName=$NODESPEC CPUs=2 State=UNKNOWN
+NodeName=$NODESPEC CPUs=2 RealMemory=4096 State=UNKNOWN
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 CONF
 chmod 0644 "$CLUSTER_STATE/etc/slurm.conf"

@@ -33,6 +33,7 @@ describe('allocationFromEnv in SLURM', () => {
       nodeName: 'dgx02',
       role: 'worker',
       gpus: [],
+      resources: {},
     });
   });
 
@@ -90,18 +91,25 @@ describe('allocationFromEnv in SLURM', () => {
 
   it.each<[string, Env, string[]]>([
     ['none', {}, []],
-    ['SLURM_JOB_GPUS', { SLURM_JOB_GPUS: '2,3', CUDA_VISIBLE_DEVICES: '0,1', SLURM_GPUS_ON_NODE: '2' }, ['2', '3']],
-    ['CUDA_VISIBLE_DEVICES', { CUDA_VISIBLE_DEVICES: '0,1', SLURM_GPUS_ON_NODE: '4' }, ['0', '1']],
-    ['CUDA_VISIBLE_DEVICES UUIDs', { CUDA_VISIBLE_DEVICES: 'GPU-aa, GPU-bb' }, ['GPU-aa', 'GPU-bb']],
-    ['NoDevFiles ignored', { CUDA_VISIBLE_DEVICES: 'NoDevFiles', SLURM_GPUS_ON_NODE: '2' }, ['0', '1']],
-    ['empty CUDA_VISIBLE_DEVICES ignored', { CUDA_VISIBLE_DEVICES: '', SLURM_GPUS_ON_NODE: '3' }, ['0', '1', '2']],
-    ['empty SLURM_JOB_GPUS ignored', { SLURM_JOB_GPUS: '', CUDA_VISIBLE_DEVICES: '1' }, ['1']],
-    ['SLURM_GPUS_ON_NODE count', { SLURM_GPUS_ON_NODE: '2' }, ['0', '1']],
-    ['SLURM_GPUS_ON_NODE zero', { SLURM_GPUS_ON_NODE: '0' }, []],
-    ['SLURM_GPUS_ON_NODE garbage', { SLURM_GPUS_ON_NODE: 'two' }, []],
-    ['SLURM_GPUS_ON_NODE negative', { SLURM_GPUS_ON_NODE: '-1' }, []],
-  ])('GPUs: %s', (_name, overrides, gpus) => {
+    ['the step\'s own GPUs', { SLURM_STEP_GPUS: '4,5', CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '0,1,2,3,4,5,6,7' }, ['4', '5']],
+    ['the batch step\'s SLURM_JOB_GPUS', { SLURM_STEP_ID: undefined, SLURM_JOB_GPUS: '2,3', CUDA_VISIBLE_DEVICES: '0,1' }, ['2', '3']],
+  ])('GPUs (table in gpus.test.ts): %s', (_name, overrides, gpus) => {
     expect(run(slurmEnv(overrides)).gpus).toEqual(gpus);
+  });
+
+  it('GPUs SLURM gave without ids are named as unknown, never made up from the count', () => {
+    const allocation = run(slurmEnv({ SLURM_GPUS_ON_NODE: '2' }));
+    expect(allocation.gpus).toEqual([]);
+    expect(allocation.gpusUnknown?.count).toBe(2);
+    expect(allocation.gpusUnknown?.looked).toContain('SLURM_STEP_GPUS=(unset)');
+  });
+
+  it.each<[string, Env, { allowed?: string; online?: string }, object]>([
+    ['a task bound to CPUs 2-3 of 0-7, with SLURM_MEM_PER_NODE', { SLURM_MEM_PER_NODE: '4096' }, { allowed: '2-3', online: '0-7' }, { cpuset: '2-3', memoryBytes: 4096 * 1024 ** 2 }],
+    ['not bound (task/none): no cpuset', {}, { allowed: '0-7', online: '0-7' }, {}],
+    ['SLURM_MEM_PER_CPU × this node\'s tasks × CPUs per task', { SLURM_MEM_PER_CPU: '1000', SLURM_STEP_TASKS_PER_NODE: '1,2(x2)', SLURM_CPUS_PER_TASK: '3' }, {}, { memoryBytes: 6000 * 1024 ** 2 }],
+  ])('CPUs and memory: %s', (_name, overrides, cpus, resources) => {
+    expect(run(slurmEnv(overrides), { cpus }).resources).toEqual(resources);
   });
 });
 
@@ -118,6 +126,7 @@ describe('allocationFromEnv outside SLURM', () => {
       nodeName: 'laptop',
       role: 'coordinator',
       gpus: [],
+      resources: {},
     });
   });
 

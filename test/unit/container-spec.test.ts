@@ -11,6 +11,7 @@ import { WORKER_SCRIPT, containerCommand } from '../../src/container-command.js'
 import { parseDockopts } from '../../src/dockopts.js';
 import { aliceIdentity } from './fakes.js';
 import { UsageError } from '../../src/errors.js';
+import { ROOT_DOCKER } from '../../src/docker/engine.js';
 
 
 const IDENTITY = aliceIdentity({ uid: 1001, gid: 1002, groups: [27, 44], passwdLine: 'alice:x:1001:1002::/home/alice:/bin/bash', groupLines: ['alice:x:1002:'] });
@@ -30,6 +31,8 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     privileged: false,
     ibdevices: false,
     gpus: [],
+    resources: {},
+    engine: ROOT_DOCKER,
     labels: { 'srun-docker.job': '7' },
     command: containerCommand({
       sshdConfig: '/home/alice/.srun-docker/jobs/7.0/sshd_config',

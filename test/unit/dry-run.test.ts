@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { channelPorts } from '../../src/channel/ports.js';
-import type { Allocation } from '../../src/allocation.js';
-import { formatDryRun, previewRun } from '../../src/dry-run.js';
+import { allocationFromEnv, type Allocation } from '../../src/allocation.js';
+import { formatDryRun, previewRun, type DryRun } from '../../src/dry-run.js';
+import { UsageError } from '../../src/errors.js';
 import type { HostFacts } from '../../src/plan.js';
 import { aliceIdentity, runOptions } from './fakes.js';
 
@@ -13,7 +14,7 @@ const options = runOptions({
   dockopts: '--ipc=host',
   dryRun: true,
 });
-const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'] };
+const allocation: Allocation = { inSlurm: true, jobId: '77', stepId: '0', nodes: ['dgx01', 'dgx02'], nodeName: 'dgx01', role: 'coordinator', gpus: ['0', '1'], resources: { cpuset: '2-3', memoryBytes: 4096 * 1024 ** 2 } };
 const host: HostFacts = { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env: { NCCL_DEBUG: 'INFO' }, scriptExecutable: true };
 const identity = aliceIdentity();
 
@@ -69,6 +70,53 @@ describe('--dry-run: what every node would create and run', () => {
     expect(text).toContain('readiness: ssh -F /home/alice/.srun-docker/jobs/77.0/ssh_config dgx02 true');
     expect(text).toContain('run: /home/alice/work/job.sh --epochs=5');
     expect(text).toContain('  privileged');
-    expect(text).toContain('gpus: 0,1');
+    expect(text).toContain('gpus: 0,1, cpuset: 2-3, memory: 4096 MiB');
+  });
+});
+
+describe('--dry-run --json: GPUs, cpuset and memory per node, from SLURM\'s environment', () => {
+  const MIB = 1024 ** 2;
+  type Env = Record<string, string>;
+  const STEP = { SLURM_JOB_ID: '91', SLURM_STEP_ID: '0', SLURM_STEP_NODELIST: 'gpu[01-02]', SLURMD_NODENAME: 'gpu01', SLURM_LOCALID: '0' };
+  const preview = (env: Env, cpus: { allowed?: string; online?: string } = {}, dockopts = '') => {
+    const alloc = allocationFromEnv({ env, hostname: 'gpu01', pid: 1, cpus });
+    const opts = runOptions({ dryRun: true, json: true, dockopts });
+    return JSON.parse(JSON.stringify(previewRun(opts, alloc, { ...host, env }, identity, 1))) as DryRun;
+  };
+
+  it.each<[string, Env, { allowed?: string; online?: string }, string, DryRun['nodes'][number]['resources']]>([
+    [
+      'the issue\'s gpu01: srun step, ConstrainDevices, the batch host\'s SLURM_JOB_GPUS copied in',
+      { ...STEP, SLURM_STEP_GPUS: '4,5', CUDA_VISIBLE_DEVICES: '0,1', SLURM_JOB_GPUS: '0,1,2,3,4,5,6,7', SLURM_MEM_PER_NODE: '65536' },
+      { allowed: '8-15', online: '0-63' },
+      '',
+      { gpus: ['4', '5'], cpuset: '8-15', memoryBytes: 65536 * MIB },
+    ],
+    ['srun step, no ConstrainDevices', { ...STEP, SLURM_STEP_GPUS: '3', CUDA_VISIBLE_DEVICES: '3' }, {}, '', { gpus: ['3'] }],
+    ['batch step (no SLURM_STEP_ID)', { ...STEP, SLURM_STEP_ID: '', SLURM_JOB_GPUS: '6,7', CUDA_VISIBLE_DEVICES: '0,1' }, {}, '', { gpus: ['6', '7'] }],
+    ['UUIDs (Slurm 25.11)', { ...STEP, CUDA_VISIBLE_DEVICES: 'GPU-8f1c' }, {}, '', { gpus: ['GPU-8f1c'] }],
+    ['no GPUs, SLURM_MEM_PER_CPU x 2 tasks x 2 CPUs', { ...STEP, SLURM_MEM_PER_CPU: '1024', SLURM_STEP_TASKS_PER_NODE: '2(x2)', SLURM_CPUS_PER_TASK: '2' }, { allowed: '0-3', online: '0-7' }, '', { gpus: [], cpuset: '0-3', memoryBytes: 4096 * MIB }],
+    ['only a count, and the user names the GPUs', { ...STEP, SLURM_GPUS_ON_NODE: '2' }, {}, '--gpus device=2,3', { gpus: ['2', '3'] }],
+    ['the user\'s cpuset and memory win', { ...STEP, SLURM_MEM_PER_NODE: '1024' }, { allowed: '1', online: '0-1' }, '--cpuset-cpus=0-1 -m 2g', { gpus: [], cpuset: '0-1', memoryBytes: 2048 * MIB }],
+  ])('%s', (_name, env, cpus, dockopts, resources) => {
+    const nodes = preview(env, cpus, dockopts).nodes;
+    expect(nodes.map((n) => n.node)).toEqual(['gpu01', 'gpu02']);
+    for (const node of nodes) expect(node.resources).toEqual(resources);
+  });
+
+  it('GPUs SLURM gave with no ids: one line naming the variables looked at, never ids made up from the count', () => {
+    expect(() => preview({ ...STEP, SLURM_GPUS_ON_NODE: '2' })).toThrow(UsageError);
+    expect(() => preview({ ...STEP, SLURM_GPUS_ON_NODE: '2' })).toThrow(
+      /^SLURM gave this step 2 GPU\(s\) on gpu01 but no variable names which \(SLURM_STEP_GPUS=\(unset\) .*SLURM_GPUS_ON_NODE="2"\) — pass --dockopts="--gpus device=ID,\.\.\."/,
+    );
+  });
+
+  it('--envlist=CUDA_VISIBLE_DEVICES carries 0..n-1 in, not the host\'s ids', () => {
+    const env = { ...STEP, SLURM_STEP_GPUS: '4,5', CUDA_VISIBLE_DEVICES: '4,5' };
+    const alloc = allocationFromEnv({ env, hostname: 'gpu01', pid: 1 });
+    const dry = previewRun(runOptions({ dryRun: true, envlist: ['CUDA_VISIBLE_DEVICES'] }), alloc, { ...host, env }, identity, 2);
+    expect(dry.nodes[0]?.container.Env).toContain('CUDA_VISIBLE_DEVICES=0,1');
+    expect(dry.nodes[0]?.container.Env).not.toContain('CUDA_VISIBLE_DEVICES=4,5');
+    expect(dry.nodes[0]?.job?.env.CUDA_VISIBLE_DEVICES).toBe('0,1');
   });
 });

@@ -3,6 +3,7 @@ import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
 import type { AttachedContainer, ContainerFacts, DockerClient, HeldInput, ImageFacts } from '../../src/docker/client.js';
+import { ROOT_DOCKER, type EngineFacts } from '../../src/docker/engine.js';
 import type { FileSystem } from '../../src/fs.js';
 import type { Logger } from '../../src/log.js';
 
@@ -94,8 +95,12 @@ export class FakeDocker implements DockerClient {
   pullResult: ImageFacts | undefined = { id: 'sha256:pulled', env: [] };
   private starts = 0;
 
+  engineFacts: EngineFacts = ROOT_DOCKER;
   ping(): Promise<void> {
     return Promise.resolve();
+  }
+  engine(): Promise<EngineFacts> {
+    return Promise.resolve(this.engineFacts);
   }
   inspectImage(image: string): Promise<ImageFacts | undefined> {
     return Promise.resolve(this.images.get(image));

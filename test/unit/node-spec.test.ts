@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/allocation.js';
 import { CONTAINER_STALE_SECONDS } from '../../src/container-command.js';
+import { ROOT_DOCKER } from '../../src/docker/engine.js';
 import { nodeContainerSpec } from '../../src/node-spec.js';
 import { buildLaunchPlan } from '../../src/plan.js';
 import { aliceIdentity, runOptions } from './fakes.js';
@@ -14,6 +15,7 @@ const allocation = (nodeName: string, role: 'coordinator' | 'worker'): Allocatio
   nodeName,
   role,
   gpus: [],
+  resources: {},
 });
 
 function specFor(nodeName: string, role: 'coordinator' | 'worker') {
@@ -25,7 +27,7 @@ function specFor(nodeName: string, role: 'coordinator' | 'worker') {
     env: {},
     scriptExecutable: true,
   });
-  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], passwdFile: '/p', groupFile: '/g' };
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g' };
   return nodeContainerSpec(options, plan, facts);
 }
 

@@ -17,6 +17,7 @@ function alloc(overrides: Partial<Allocation> = {}): Allocation {
     nodeName: 'n1',
     role: 'coordinator',
     gpus: [],
+    resources: {},
     ...overrides,
   };
 }
@@ -85,6 +86,16 @@ describe('buildLaunchPlan: sshd port', () => {
     ['original mode defaults to the fixed port', { sshconfigdir: '/cfg' }, ORIGINAL_SSHD_PORT],
   ])('%s', (_name, o, port) => {
     expect(plan(o).port).toBe(port);
+    // an explicit port stays exactly what the user said: no fallback candidates
+    expect(plan(o).sshdPortCandidates).toEqual([port]);
+  });
+
+  it('the default port is the first of the job step\'s candidates; MASTER_PORT\'s are the step\'s own', () => {
+    const p = plan();
+    expect(p.sshdPortCandidates[0]).toBe(p.port);
+    expect(p.sshdPortCandidates.length).toBeGreaterThan(1);
+    expect(p.masterPortCandidates[0]).toBe(p.masterPort);
+    expect(plan({}, { stepId: '1' }).masterPort).not.toBe(p.masterPort);
   });
 
   it('the original port is 12345', () => {
