@@ -32,7 +32,7 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     gpus: [],
     labels: { 'srun-docker.job': '7' },
     command: containerCommand({
-      sshdConfig: '/home/alice/.srun-docker/jobs/7.0/sshd_config',
+      server: "exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345",
       sshdPort: 12345,
       heartbeat: '/home/alice/.srun-docker/jobs/7.0/heartbeat',
       sshdLog: '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
@@ -204,7 +204,7 @@ describe('buildContainerSpec: labels and sshd', () => {
     const s = spec();
     expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog']);
     expect(s.Cmd).toEqual([
-      '/home/alice/.srun-docker/jobs/7.0/sshd_config',
+      'exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345',
       '12345',
       '/home/alice/.srun-docker/jobs/7.0/heartbeat',
       String(CONTAINER_STALE_SECONDS),
@@ -213,7 +213,7 @@ describe('buildContainerSpec: labels and sshd', () => {
       '',
       '',
     ]);
-    expect(WATCHDOG_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
+    expect(WATCHDOG_SCRIPT).toContain('eval "$1" 2>>"$5" & sshd=$!');
     expect(hostConfig().AutoRemove).toBe(true);
   });
 });
