@@ -105,8 +105,10 @@ async function imagePathsPresent(docker: Docker, image: string, paths: readonly 
     const found = await Promise.all(
       paths.map(async (path) => {
         try {
-          // HEAD of the archive: the path's stat in a header, no content
-          await probe.infoArchive({ path });
+          // HEAD of the archive: the path's stat in a header, no content; the response is a stream
+          // all the same, and one left unread holds its socket open (the process never ended)
+          const response = (await probe.infoArchive({ path })) as NodeJS.ReadableStream;
+          response.resume();
           return path;
         } catch (error) {
           if (statusOf(error) === 404) return undefined;

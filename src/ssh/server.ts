@@ -28,7 +28,7 @@ export function chooseSsh(mode: SshMode, present: ReadonlySet<string>, image: st
     return { kind: 'image', reason: `--ssh=image: the image's OpenSSH (${OPENSSH_SERVER}, ${client})` };
   }
   if (server && client !== undefined) return { kind: 'image', reason: `auto: the image has OpenSSH (${OPENSSH_SERVER}, ${client})` };
-  const missing = [...(server ? [] : [OPENSSH_SERVER]), ...(client === undefined ? ['an ssh client'] : [])].join(' or ');
+  const missing = [...(server ? [] : [OPENSSH_SERVER]), ...(client === undefined ? ['ssh client'] : [])].join(' or ');
   return { kind: 'builtin', reason: `auto: the image has no ${missing}; the built-in ssh (Dropbear) is mounted at ${BUILTIN_BINARY}` };
 }
 
