@@ -156,6 +156,7 @@ const result = await build({
     'import.meta.url': '__srunDockerImportMetaUrl',
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
+    SRUN_DOCKER_BUNDLED: 'true',
   },
   plugins: [unreachable, lazyStringWidth, lazyBuiltins, deferredCompile],
   metafile: true,

@@ -13,7 +13,8 @@
  * Input that ends without `go` (srun-docker is gone) ends the container at once.
  */
 export const WATCHDOG_SCRIPT = [
-  '/usr/sbin/sshd -D -e -f "$1" -p "$2" 2>>"$5" & sshd=$!',
+  // $1: the ssh server's command line (ssh/server.ts: the image's sshd or the built-in one), exec'd in the subshell
+  'eval "$1" 2>>"$5" & sshd=$!',
   // a function sees its own arguments as $1...: it gets these by name
   'beats=$3; stale=$4; log=$5',
   // returns once sshd has ended: on its own (1), or stopped here because the heartbeat stopped (0)
@@ -58,7 +59,8 @@ export const WATCHDOG_SCRIPT = [
 export const WORKER_SCRIPT = [
   // an asynchronous list's input is /dev/null in sh: the watcher gets the container's input as fd 3
   'exec 3<&0 </dev/null',
-  '/usr/sbin/sshd -D -e -f "$1" -p "$2" 2>>"$3" 3<&- & sshd=$!',
+  // $1: the ssh server's command line (ssh/server.ts: the image's sshd or the built-in one), exec'd in the subshell
+  '( exec 3<&-; eval "$1" ) 2>>"$3" & sshd=$!',
   'log=$3',
   '( while IFS= read -r _ <&3; do :; done; echo "srun-docker: input closed (srun-docker ended); ending" >>"$log"; kill "$sshd" 2>/dev/null ) &',
   'exec 3<&-',
@@ -69,7 +71,8 @@ export const WORKER_SCRIPT = [
 export const CONTAINER_STALE_SECONDS = 45;
 
 export interface ContainerCommandInput {
-  sshdConfig: string;
+  /** The ssh server, as a shell command that execs it (serverCommandLine in ssh/server.ts). */
+  server: string;
   sshdPort: number;
   heartbeat: string;
   sshdLog: string;
@@ -82,12 +85,12 @@ export interface ContainerCommandInput {
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
   if (input.job === undefined) {
-    return { Entrypoint: ['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker'], Cmd: [input.sshdConfig, String(input.sshdPort), input.sshdLog] };
+    return { Entrypoint: ['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker'], Cmd: [input.server, String(input.sshdPort), input.sshdLog] };
   }
   return {
     Entrypoint: ['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog'],
     Cmd: [
-      input.sshdConfig,
+      input.server,
       String(input.sshdPort),
       input.heartbeat,
       String(CONTAINER_STALE_SECONDS),

@@ -23,8 +23,12 @@ export interface ContainerSpecInput {
   cwd: string;
   passwdFile: string;
   groupFile: string;
-  /** Paths the container must see besides the home (cwd, the script's directory, --sshconfigdir). */
+  /** Directories the container must see besides the home (cwd, --sshconfigdir, the script's where the image has no such directory). */
   neededPaths: readonly string[];
+  /** The script, mounted as a file (read-only) where its directory is one of the image's own: the image's directory stays the image's. */
+  scriptFile?: string;
+  /** More read-only binds (the built-in ssh: ssh/builtin.ts). */
+  extraBinds?: readonly string[];
   datamnts: readonly string[];
   /** K=V pairs: --envlist values; the job's own variables are added per exec. */
   env: readonly string[];
@@ -55,7 +59,8 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
       `${identity.home}:${identity.home}`,
       `${input.passwdFile}:/etc/passwd:ro`,
       `${input.groupFile}:/etc/group:ro`,
-      ...extraBinds(identity.home, input.neededPaths),
+      ...extraBinds(identity.home, input.neededPaths, input.scriptFile),
+      ...(input.extraBinds ?? []),
       ...input.datamnts.map(dataMountBind),
     ],
     ShmSize: SHM_BYTES,
@@ -105,11 +110,12 @@ export function dataMountBind(entry: string): string {
   return [src, dst ?? src, ...(mode ? [mode] : [])].join(':');
 }
 
-/** Mounts for needed paths outside the home (which is mounted whole), one per distinct top path. */
-function extraBinds(home: string, paths: readonly string[]): string[] {
+/** Mounts for needed paths outside the home (which is mounted whole), one per distinct top path; the script file where none covers it. */
+function extraBinds(home: string, paths: readonly string[], scriptFile: string | undefined): string[] {
   const outside = [...new Set(paths.map((p) => resolve(p)))].filter((p) => !isWithin(p, home) && p !== '/');
   const tops = outside.filter((p) => !outside.some((q) => q !== p && isWithin(p, q)));
-  return tops.map((p) => `${p}:${p}`);
+  const file = scriptFile === undefined || isWithin(scriptFile, home) || tops.some((t) => isWithin(scriptFile, t)) ? [] : [`${scriptFile}:${scriptFile}:ro`];
+  return [...tops.map((p) => `${p}:${p}`), ...file];
 }
 
 function isWithin(path: string, dir: string): boolean {
@@ -174,7 +180,10 @@ function usernsConfig(engine: EngineFacts): Docker.HostConfig {
   return {};
 }
 
-/** The script's directory must be visible inside the container, as must the cwd. */
-export function scriptNeededPaths(scriptPath: string, cwd: string): string[] {
-  return [cwd, dirname(resolve(cwd, scriptPath))];
+/**
+ * Where the script is reachable in the container: its directory, unless the image has a directory of
+ * that name (then the file alone, so that `--script=/bin/true` does not hide the image's /bin).
+ */
+export function scriptMount(scriptPath: string, dirInImage: boolean): { neededPaths: string[]; scriptFile?: string } {
+  return dirInImage ? { neededPaths: [], scriptFile: scriptPath } : { neededPaths: [dirname(scriptPath)] };
 }

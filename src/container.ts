@@ -1,5 +1,5 @@
 import type Docker from 'dockerode';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { LaunchError } from './errors.js';
 import type { DockerClient, ImageFacts, PullEvent } from './docker/client.js';
 import { firstLine } from './docker/dockerode-client.js';
@@ -73,6 +73,32 @@ async function imageUserFiles(docker: DockerClient, image: ImageRef, fs: FileSys
   await fs.mkdir(dir, 0o700);
   await Promise.all([fs.writeFile(join(dir, 'passwd'), read.passwd, 0o600), fs.writeFile(join(dir, 'group'), read.group, 0o600)]);
   return read;
+}
+
+/**
+ * Which of `paths` the image has, looked up without running it (a throwaway container, created and
+ * removed, ~0.2 s) once per image id and path, then taken from the cache beside its passwd.
+ */
+export async function imagePaths(docker: DockerClient, image: ImageRef, paths: readonly string[], fs: FileSystem, labels: Record<string, string>): Promise<Set<string>> {
+  const file = join(image.cacheDir, image.id.replace(/[^a-zA-Z0-9]/g, '_'), 'paths.json');
+  const cached = parseCache(await fs.readFile(file));
+  const unknown = paths.filter((p) => cached[p] === undefined);
+  if (unknown.length > 0) {
+    const found = await docker.imagePathsPresent(image.name, unknown, { ...labels, [LABELS.probe]: 'true' });
+    for (const p of unknown) cached[p] = found.has(p);
+    await fs.mkdir(dirname(file), 0o700);
+    await fs.writeFile(file, JSON.stringify(cached), 0o600);
+  }
+  return new Set(paths.filter((p) => cached[p] === true));
+}
+
+function parseCache(text: string | undefined): Record<string, boolean> {
+  try {
+    const parsed: unknown = JSON.parse(text ?? '{}');
+    return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, boolean>) : {};
+  } catch {
+    return {};
+  }
 }
 
 /**

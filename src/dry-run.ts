@@ -10,6 +10,15 @@ import { nodeEtcDir, nodeHostKeyPath } from './jobdir.js';
 import { nodeContainerSpec } from './node-spec.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
+import { dirname } from 'node:path';
+import { dropbearHostPath } from './ssh/builtin.js';
+import { chooseSsh, type SshChoice } from './ssh/server.js';
+
+/** What --dry-run could learn about the image from the daemon, without running it (none when the daemon or the image is not there). */
+export interface ImagePreview {
+  present: ReadonlySet<string>;
+  path: string;
+}
 
 export interface NodePreview {
   node: string;
@@ -26,6 +35,8 @@ export interface NodePreview {
 
 export interface DryRun {
   jobDir: string;
+  /** Which ssh the containers get, and why. */
+  ssh: SshChoice;
   sshMaterial: string[];
   nodes: NodePreview[];
   assumptions: string[];
@@ -35,16 +46,25 @@ export interface DryRun {
  * Pure: what every node would create and run, without touching Docker. Things only a real run can
  * know (the image's own passwd entries and PATH, other nodes' GPUs) are named as assumptions.
  */
-export function previewRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, slots: number): DryRun {
+export function previewRun(
+  options: RunOptions,
+  allocation: Allocation,
+  host: HostFacts,
+  identity: Identity,
+  slots: number,
+  image?: ImagePreview,
+): DryRun {
   const plans = allocation.nodes.map((node, index) =>
     buildLaunchPlan(options, { ...allocation, nodeName: node, role: index === 0 ? 'coordinator' : 'worker' }, host),
   );
   const first = plans[0];
   if (first === undefined) throw new Error('an allocation without nodes');
-  const facts = { identity, cwd: host.cwd, gpus: allocation.gpus, resources: allocation.resources, slots };
+  const ssh = previewSsh(options, first, image);
+  const facts = { identity, cwd: host.cwd, gpus: allocation.gpus, resources: allocation.resources, slots, ssh, image };
   const nodes = plans.map((plan) => previewNode(options, plan, facts, plans));
   return {
     jobDir: first.jobDir.root,
+    ssh,
     sshMaterial: first.sshconfigdir === undefined
       ? [
           first.jobDir.clientKey,
@@ -59,6 +79,12 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
     assumptions: [
       "/etc/passwd and /etc/group: the image's own entries plus yours, written to each node's own folder of the job directory",
       "PATH: the image's PATH, read from the image at run time",
+      ...(image === undefined
+        ? [
+            "the image: not looked at (the daemon did not answer, or the image is not on this host); each node checks it at run time",
+            "the script's directory: assumed to be one of the image's, so only the script file is mounted",
+          ]
+        : []),
       `slots: ${slots} per node (--slots_per_node, else this node's GPUs or nvidia-smi, else 1); each worker reports its own`,
       "GPUs, cpuset and memory: each node hands over what SLURM gave the step there; shown here are this node's",
       'the engine: a root Docker daemon (rootless Docker and Podman map the user differently, read from the daemon at run time)',
@@ -69,10 +95,10 @@ export function previewRun(options: RunOptions, allocation: Allocation, host: Ho
 function previewNode(
   options: RunOptions,
   plan: LaunchPlan,
-  facts: { identity: Identity; cwd: string; gpus: string[]; resources: StepResources; slots: number },
+  facts: { identity: Identity; cwd: string; gpus: string[]; resources: StepResources; slots: number; ssh: SshChoice; image: ImagePreview | undefined },
   all: LaunchPlan[],
 ): NodePreview {
-  const { identity, gpus, slots } = facts;
+  const { identity, gpus, slots, image } = facts;
   const container = nodeContainerSpec(options, plan, {
     identity,
     cwd: facts.cwd,
@@ -81,6 +107,10 @@ function previewNode(
     engine: ROOT_DOCKER,
     passwdFile: join(nodeEtcDir(plan.jobDir, plan.node), 'passwd'),
     groupFile: join(nodeEtcDir(plan.jobDir, plan.node), 'group'),
+    imageHas: (path) => image?.present.has(path) ?? path === dirname(plan.scriptPath),
+    imagePath: image?.path ?? '<image PATH>',
+    ssh: facts.ssh.kind,
+    dropbearPath: dropbearHostPath(),
   });
   const resources = resourcesOf(container);
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container, resources };
@@ -114,9 +144,17 @@ function resourcesOf(container: Docker.ContainerCreateOptions): NodePreview['res
   };
 }
 
+/** The choice a run would make; without the image's facts, `auto` is decided by each node at run time. */
+function previewSsh(options: RunOptions, plan: LaunchPlan, image: ImagePreview | undefined): SshChoice {
+  if (plan.sshconfigdir !== undefined) return { kind: 'image', reason: "--sshconfigdir: the image's OpenSSH with your sshd_config" };
+  if (image !== undefined) return chooseSsh(options.ssh, image.present, plan.image);
+  if (options.ssh === 'builtin') return chooseSsh('builtin', new Set(), plan.image);
+  return { kind: 'image', reason: `--ssh=${options.ssh}: the image was not looked at; shown as with its OpenSSH, each node decides at run time` };
+}
+
 /** The human-readable form: one block per node. */
 export function formatDryRun(preview: DryRun): string {
-  const lines = [`job directory: ${preview.jobDir}`, `ssh material: ${preview.sshMaterial.join(' ')}`];
+  const lines = [`job directory: ${preview.jobDir}`, `ssh: ${preview.ssh.kind} (${preview.ssh.reason})`, `ssh material: ${preview.sshMaterial.join(' ')}`];
   for (const node of preview.nodes) {
     const c = node.container;
     const h = c.HostConfig ?? {};

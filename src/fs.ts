@@ -8,7 +8,7 @@ export interface FileSystem {
   /** mkdir -p, then set the mode on the last component (umask must not widen or narrow it). */
   mkdir(path: string, mode: number): Promise<void>;
   /** Written whole under a temporary name, then renamed: readers on other nodes never see half a file. */
-  writeFile(path: string, data: string, mode: number): Promise<void>;
+  writeFile(path: string, data: string | Uint8Array, mode: number): Promise<void>;
   readFile(path: string): Promise<string | undefined>;
   exists(path: string): Promise<boolean>;
   /** rm -rf; a missing path is not an error. */

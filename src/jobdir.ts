@@ -20,6 +20,8 @@ export interface JobDir {
   /** Written by the coordinator once every node has said which host key its sshd presents. */
   knownHosts: string;
   sshConfig: string;
+  /** `name address port` per node, for the built-in ssh wrapper (Dropbear's client reads no ssh_config). */
+  hostsTable: string;
   binDir: string;
   sshWrapper: string;
   hostfile: string;
@@ -45,6 +47,7 @@ export function jobDirAt(root: string): JobDir {
     authorizedKeys: join(root, 'authorized_keys'),
     knownHosts: join(root, 'known_hosts'),
     sshConfig: join(root, 'ssh_config'),
+    hostsTable: join(root, 'hosts'),
     binDir: join(root, 'bin'),
     sshWrapper: join(root, 'bin', 'ssh'),
     hostfile: join(root, 'hostfile'),

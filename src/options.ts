@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { UsageError } from './errors.js';
 import { helpEpilogue, helpExamples } from './help.js';
+import { parseSshMode, type SshMode } from './ssh/server.js';
 
 export type PullPolicy = 'missing' | 'never' | 'always';
 
@@ -23,6 +24,8 @@ export interface RunOptions {
   sshdport?: number;
   timeoutSeconds: number;
   pull: PullPolicy;
+  /** The image's OpenSSH, the built-in ssh, or whichever fits the image (ssh/server.ts). */
+  ssh: SshMode;
   timings: boolean;
   /** Print what would be created and run, touch no Docker; `json` for machines. */
   dryRun: boolean;
@@ -81,6 +84,7 @@ function buildParser(args: string[]) {
       sshdport: { type: 'string', describe: 'sshd port in the containers (default: derived from the job step id)' },
       timeout: { type: 'string', describe: `Seconds to wait for every node's sshd (default ${DEFAULT_TIMEOUT_SECONDS})` },
       pull: { type: 'string', describe: 'Pull the image: missing (default), never, always' },
+      ssh: { type: 'string', describe: "ssh in the containers: auto (default: the image's OpenSSH if it has one, else the built-in), image, builtin" },
       timings: { type: 'boolean', describe: "Print each phase's duration" },
       'dry-run': { type: 'boolean', describe: 'Print what every node would create and run; touch no Docker' },
       json: { type: 'boolean', describe: 'With --dry-run: the plan as JSON' },
@@ -103,7 +107,7 @@ type Parsed = Record<string, unknown> & { _: (string | number)[] };
 /** Option names that take defaults from SRUN_DOCKER_<NAME> and the config file. */
 export const OPTION_NAMES = [
   'container', 'script', 'dockname', 'datamnts', 'envlist', 'privileged', 'ibdevices', 'dockopts', 'slots_per_node',
-  'nodelist', 'sshconfigdir', 'sshdport', 'timeout', 'pull', 'timings', 'verbose', 'quiet',
+  'nodelist', 'sshconfigdir', 'sshdport', 'timeout', 'pull', 'ssh', 'timings', 'verbose', 'quiet',
 ] as const;
 
 /** The command line wins over SRUN_DOCKER_* variables, which win over the config file. */
@@ -144,6 +148,7 @@ function validate(parsed: Parsed, after: string[]): RunOptions {
     sshdport: optionalInt(parsed.sshdport, 'sshdport', 1, 65535),
     timeoutSeconds: optionalInt(parsed.timeout, 'timeout', 1, 86_400) ?? DEFAULT_TIMEOUT_SECONDS,
     pull: pullPolicy(parsed.pull),
+    ssh: parseSshMode(optionalString(parsed.ssh)),
     timings: parsed.timings === true,
     dryRun: parsed['dry-run'] === true,
     json: parsed.json === true,

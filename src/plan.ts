@@ -1,6 +1,5 @@
 import { join, resolve } from 'node:path';
 import type { Allocation } from './allocation.js';
-import { scriptNeededPaths } from './container-spec.js';
 import { parseDockopts, type DockOptions } from './dockopts.js';
 import { jobDirFor, nodeSshdConfigPath, type JobDir } from './jobdir.js';
 import { defaultContainerName, jobLabels } from './labels.js';
@@ -49,6 +48,7 @@ export interface LaunchPlan {
   sshdConfig: string;
   scriptPath: string;
   scriptCommand: string[];
+  /** Directories the container must see besides the home (cwd, --sshconfigdir); the script's is decided with the image (scriptMount). */
   neededPaths: string[];
   envlist: Record<string, string>;
   dockopts: DockOptions;
@@ -90,7 +90,7 @@ export function buildLaunchPlan(options: RunOptions, allocation: Allocation, hos
     sshdConfig: sshconfigdir ? join(sshconfigdir, 'sshd_config') : nodeSshdConfigPath(jobDir, allocation.nodeName),
     scriptPath,
     scriptCommand: host.scriptExecutable ? [scriptPath, ...options.scriptArgs] : ['bash', scriptPath, ...options.scriptArgs],
-    neededPaths: [...scriptNeededPaths(scriptPath, host.cwd), ...(sshconfigdir ? [sshconfigdir] : [])],
+    neededPaths: [host.cwd, ...(sshconfigdir ? [sshconfigdir] : [])],
     envlist,
     dockopts,
     warnings: missing.map((name) => `--envlist names ${name}, which is not set in your environment; it is left out`),

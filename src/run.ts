@@ -4,7 +4,9 @@ import { hostname, tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import tmp from 'tmp';
 import { allocationFromEnv, type Allocation } from './allocation.js';
-import { formatDryRun, previewRun } from './dry-run.js';
+import { formatDryRun, previewRun, type ImagePreview } from './dry-run.js';
+import { imagePaths } from './container.js';
+import { imageFactPaths, imagePath } from './roles/node-container.js';
 import { cleanupStale } from './cleanup.js';
 import { makeOwnDir, trustedDir } from './code-cache.js';
 import { cacheRoot, nodeEtcDir } from './jobdir.js';
@@ -57,7 +59,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     nodeFileSystem,
   );
   identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
-  if (options.dryRun) return printDryRun(options, allocation, host, await identityLookup, io, runner);
+  if (options.dryRun) return printDryRun(options, allocation, host, plan, await identityLookup, io, env, runner);
 
   const docker = createDockerodeClient(env, (message) => log.warn(message));
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
@@ -126,12 +128,40 @@ function placed(error: unknown, where: string): unknown {
 }
 
 /** Only the coordinator's task prints: one copy of the plan, not one per node. */
-async function printDryRun(options: RunOptions, allocation: Allocation, host: HostFacts, identity: Identity, io: CliIo, runner: CommandRunner): Promise<number> {
+async function printDryRun(
+  options: RunOptions,
+  allocation: Allocation,
+  host: HostFacts,
+  plan: LaunchPlan,
+  identity: Identity,
+  io: CliIo,
+  env: Record<string, string | undefined>,
+  runner: CommandRunner,
+): Promise<number> {
   if (allocation.role !== 'coordinator') return 0;
-  const slots = await resolveSlots(options.slotsPerNode, allocation.gpus, runner, nodeFileSystem);
-  const preview = previewRun(options, allocation, host, identity, slots);
+  const [slots, image] = await Promise.all([
+    resolveSlots(options.slotsPerNode, allocation.gpus, runner, nodeFileSystem),
+    lookAtImage(createDockerodeClient(env), plan, identity),
+  ]);
+  const preview = previewRun(options, allocation, host, identity, slots, image);
   io.stdout.write(options.json ? JSON.stringify(preview, null, 2) + '\n' : formatDryRun(preview));
   return 0;
+}
+
+/**
+ * --dry-run asks the daemon what a run would find in the image (which ssh, the script's directory):
+ * nothing is started, and a daemon that is down or an image not on this host is only an assumption.
+ */
+async function lookAtImage(docker: DockerClient, plan: LaunchPlan, identity: Identity): Promise<ImagePreview | undefined> {
+  const look = async (): Promise<ImagePreview | undefined> => {
+    await docker.ping();
+    const facts = await docker.inspectImage(plan.image);
+    if (facts === undefined) return undefined;
+    const ref = { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(tmpdir(), userInfo().uid), 'images') };
+    return { present: await imagePaths(docker, ref, imageFactPaths(plan, identity), nodeFileSystem, plan.labels), path: imagePath(facts.env) };
+  };
+  const giveUp = new Promise<undefined>((resolve) => setTimeout(resolve, 5_000, undefined).unref());
+  return Promise.race([look().catch(() => undefined), giveUp]);
 }
 
 /**

@@ -12,6 +12,8 @@ export interface DockerClient {
   pullImage(image: string, onProgress: (event: PullEvent) => void): Promise<void>;
   /** Reads small files out of an image by creating (never starting) a throwaway container. */
   readImageFiles(image: string, paths: readonly string[], labels: Record<string, string>): Promise<Map<string, string>>;
+  /** Which of these paths the image has (a symlink counts), again from a container created and never started. */
+  imagePathsPresent(image: string, paths: readonly string[], labels: Record<string, string>): Promise<Set<string>>;
   createContainer(options: Docker.ContainerCreateOptions): Promise<string>;
   startContainer(id: string): Promise<void>;
   /** Force-removes; a container that is already gone is not an error. */

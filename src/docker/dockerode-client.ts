@@ -20,6 +20,7 @@ export function createDockerodeClient(env: Record<string, string | undefined>, w
     inspectImage: (image) => inspectImage(docker, image),
     pullImage: (image, onProgress) => pullImage(docker, image, onProgress),
     readImageFiles: (image, paths, labels) => readImageFiles(docker, image, paths, labels),
+    imagePathsPresent: (image, paths, labels) => imagePathsPresent(docker, image, paths, labels),
     createContainer: async (options) => (await docker.createContainer(options)).id,
     startContainer: async (id) => {
       await docker.getContainer(id).start();
@@ -94,6 +95,29 @@ async function readImageFiles(
       if (content !== undefined) files.set(path, content);
     }
     return files;
+  } finally {
+    await probe.remove({ force: true }).catch(() => undefined);
+  }
+}
+
+async function imagePathsPresent(docker: Docker, image: string, paths: readonly string[], labels: Record<string, string>): Promise<Set<string>> {
+  const probe = await docker.createContainer({ Image: image, Labels: labels, Entrypoint: ['/bin/true'], Cmd: [] });
+  try {
+    const found = await Promise.all(
+      paths.map(async (path) => {
+        try {
+          // HEAD of the archive: the path's stat in a header, no content; the response is a stream
+          // all the same, and one left unread holds its socket open (the process never ended)
+          const response = (await probe.infoArchive({ path })) as NodeJS.ReadableStream;
+          response.resume();
+          return path;
+        } catch (error) {
+          if (statusOf(error) === 404) return undefined;
+          throw error;
+        }
+      }),
+    );
+    return new Set(found.filter((path) => path !== undefined));
   } finally {
     await probe.remove({ force: true }).catch(() => undefined);
   }

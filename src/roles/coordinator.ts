@@ -66,12 +66,16 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     const stopHeartbeat = startHeartbeat(fs, plan.jobDir);
     teardown.add('stop heartbeat', stopHeartbeat);
 
-    // the job's client key is only needed for the logins: this node's container does not wait for it
-    const material = plan.sshconfigdir === undefined ? createClientMaterial({ dir: plan.jobDir }, fs) : Promise.resolve();
+    // the job directory is made above, before the teardown that removes it is registered
+    const preparing = timings.measure('prepare', () => prepareNode(ownDeps, ctx, Promise.resolve()));
+    preparing.catch(() => undefined); // awaited below
+    // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
+    // (they need to know which ssh the image gets: the preparation says)
+    const material = preparing.then((p) => makeClientMaterial(deps, ctx, p));
     material.catch(() => undefined); // awaited by the readiness wait
     // a run that fails at once (no daemon) must not remove the job directory while the material is being written into it
     teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
-    const prepared = await timings.measure('prepare', () => prepareNode(ownDeps, ctx, Promise.resolve()));
+    const prepared = await preparing;
     const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
     // the job's files need only what the workers reported: they are written while the last logins run
@@ -235,10 +239,16 @@ async function writeJobFiles(
   });
   await allSettledOrFirstError([
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
-    ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs)] : []),
+    ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs, prepared.ssh.kind)] : []),
     deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
   ]);
   return env;
+}
+
+async function makeClientMaterial(deps: NodeDeps, ctx: NodeContext, prepared: PreparedNode): Promise<void> {
+  const { plan } = ctx;
+  if (plan.sshconfigdir !== undefined) return; // the user's own ssh config reaches the nodes
+  await createClientMaterial({ dir: plan.jobDir, port: plan.port, ssh: prepared.ssh.kind }, deps.fs);
 }
 
 async function waitForWorkers(

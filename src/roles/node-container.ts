@@ -1,10 +1,13 @@
-import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles, type UserFiles } from '../container.js';
+import { createAndStart, ensureImage, imagePaths, removeStaleNamed, writeUserFiles, type UserFiles } from '../container.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../fs.js';
 import type { Identity } from '../identity.js';
 import type { Logger } from '../log.js';
 import type { RunOptions } from '../options.js';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
+import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
 import { LaunchError } from '../errors.js';
 import { allSettledOrFirstError } from '../settle.js';
 import { sshdLogPath } from '../jobdir.js';
@@ -60,6 +63,29 @@ export interface PreparedNode {
   userFiles: UserFiles;
   /** This node's sshd host key (`type base64`) to pin in known_hosts; none in --sshconfigdir mode. */
   hostKey: string | undefined;
+  /** The image's OpenSSH or the built-in one, and why. */
+  ssh: SshChoice;
+  /** Which of the paths srun-docker asked about the image has (imageFactPaths). */
+  present: ReadonlySet<string>;
+}
+
+/** What a node asks about the image before it starts it: its OpenSSH, the script's directory, the user's shell. */
+export function imageFactPaths(plan: LaunchPlan, identity: Identity): string[] {
+  return [...new Set([OPENSSH_SERVER, ...OPENSSH_CLIENTS, dirname(plan.scriptPath), identity.shell])];
+}
+
+/** --sshconfigdir is the user's own sshd_config: always the image's OpenSSH. */
+export function sshChoiceFor(ctx: Pick<NodeContext, 'options' | 'plan'>, present: ReadonlySet<string>): SshChoice {
+  if (ctx.plan.sshconfigdir !== undefined) return { kind: 'image', reason: "--sshconfigdir: the image's OpenSSH with your sshd_config" };
+  return chooseSsh(ctx.options.ssh, present, ctx.plan.image);
+}
+
+/** The user's login shell where the image has it, else /bin/sh: a host's /bin/bash in an image without bash would end every ssh session. */
+function withShellOf(identity: Identity, present: ReadonlySet<string>): Identity {
+  if (present.has(identity.shell)) return identity;
+  const fields = identity.passwdLine.split(':');
+  fields[6] = '/bin/sh';
+  return { ...identity, shell: '/bin/sh', passwdLine: fields.join(':') };
 }
 
 /**
@@ -80,16 +106,23 @@ export async function prepareNode(
   cleared.catch(() => undefined); // awaited below, unless the image fails first
   image.catch(() => undefined); // awaited after the ping, whose error names a daemon that is down
   await ctx.daemonAnswers;
-  const [facts] = await allSettledOrFirstError([image, jobDirMade]);
+  const facts = await image;
+  const imageRef = { name: plan.image, id: facts.id, cacheDir: join(ctx.cacheDir, 'images') };
+  // what the image has needs only the image: a worker looks while it is still joining the coordinator
+  const present = await imagePaths(deps.docker, imageRef, imageFactPaths(plan, ctx.identity), deps.fs, plan.labels);
+  await jobDirMade;
+  const ssh = sshChoiceFor(ctx, present);
+  deps.log.verbose(`ssh: ${ssh.reason}`);
+  if (ssh.kind === 'builtin') await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined));
   // both write into directories a failed run's teardown removes: neither is left running when one fails
   const [userFiles, hostKey] = await allSettledOrFirstError([
     deps.fs
       .mkdir(ctx.privateDir, 0o700)
-      .then(() => writeUserFiles(deps.docker, { name: plan.image, id: facts.id, cacheDir: join(ctx.cacheDir, 'images') }, ctx.identity, ctx.privateDir, deps.fs, plan.labels)),
-    prepareSshd(deps, ctx, imagePath(facts.env)),
+      .then(() => writeUserFiles(deps.docker, imageRef, withShellOf(ctx.identity, present), ctx.privateDir, deps.fs, plan.labels)),
+    prepareSshd(deps, ctx, imagePath(facts.env), ssh),
   ]);
   await cleared;
-  return { facts, userFiles, hostKey };
+  return { facts, userFiles, hostKey, ssh, present };
 }
 
 /**
@@ -104,7 +137,7 @@ async function clearTheWay(deps: NodeDeps, ctx: NodeContext): Promise<void> {
 }
 
 /** Zero set-up: this node's host key and sshd_config in the job directory. --sshconfigdir: the user's, which must exist. */
-async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Promise<string | undefined> {
+async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string, ssh: SshChoice): Promise<string | undefined> {
   const { plan } = ctx;
   if (plan.sshconfigdir !== undefined) {
     if (!(await deps.fs.exists(plan.sshdConfig))) {
@@ -113,7 +146,7 @@ async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string): Prom
     return undefined;
   }
   return createNodeSshd(
-    { dir: plan.jobDir, node: plan.node, port: plan.port, user: ctx.identity.user, uid: ctx.identity.uid, sessionEnv: { PATH: path, ...plan.envlist } },
+    { dir: plan.jobDir, node: plan.node, port: plan.port, user: ctx.identity.user, uid: ctx.identity.uid, sessionEnv: { PATH: path, ...plan.envlist }, ssh: ssh.kind },
     deps.fs,
   );
 }
@@ -156,6 +189,10 @@ export async function startNodeContainer(
           engine: ctx.engine,
           passwdFile: prepared.userFiles.passwdFile,
           groupFile: prepared.userFiles.groupFile,
+          imageHas: (path) => prepared.present.has(path),
+          imagePath: imagePath(prepared.facts.env),
+          ssh: prepared.ssh.kind,
+          dropbearPath: dropbearHostPath(),
         },
         dropped,
       ),

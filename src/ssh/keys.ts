@@ -29,13 +29,26 @@ const BLOCK_BYTES = 8;
  * refuses) is on that path. The format is OpenSSH's PROTOCOL.key, unencrypted.
  */
 export function generateKeyPair(comment: string): KeyPair {
+  return encodeEd25519(generateEd25519(comment));
+}
+
+/** A new key's raw parts, for writers of more than one format (OpenSSH's, and Dropbear's for the built-in ssh). */
+export function generateEd25519(comment: string): Ed25519Parts {
   const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-  return encodeEd25519({
+  return {
     publicKey: Buffer.from(jwk.x ?? '', 'base64url'),
     seed: Buffer.from(jwk.d ?? '', 'base64url'),
     comment,
     checkInt: randomBytes(4).readUInt32BE(0),
-  });
+  };
+}
+
+/**
+ * Pure: the key as Dropbear's own private key file holds it (what `dropbearkey -t ed25519` writes):
+ * the type, then seed and public key as one 64-byte string, no armour. Dropbear 2022.83 reads only this.
+ */
+export function encodeDropbearEd25519(parts: Ed25519Parts): Buffer {
+  return Buffer.concat([sshString(KEY_TYPE), sshString(Buffer.concat([parts.seed, parts.publicKey]))]);
 }
 
 /** Pure: the pair in the files ssh-keygen writes (`-----BEGIN OPENSSH PRIVATE KEY-----` and the `.pub` line). */
@@ -68,9 +81,15 @@ export function encodeEd25519(parts: Ed25519Parts): KeyPair {
 }
 
 /** Writes the pair as ssh-keygen would (`path` and `path.pub`), both private to the user; returns the public line. */
-export async function writeKeyPair(path: string, comment: string, fs: FileSystem): Promise<string> {
-  const keys = generateKeyPair(comment);
-  await Promise.all([fs.writeFile(path, keys.privateKey, 0o600), fs.writeFile(`${path}.pub`, `${keys.publicKey}\n`, 0o600)]);
+export async function writeKeyPair(path: string, comment: string, fs: FileSystem, dropbearPath?: string): Promise<string> {
+  const parts = generateEd25519(comment);
+  const keys = encodeEd25519(parts);
+  await Promise.all([
+    fs.writeFile(path, keys.privateKey, 0o600),
+    fs.writeFile(`${path}.pub`, `${keys.publicKey}\n`, 0o600),
+    // the same key in Dropbear's format, for the built-in ssh
+    ...(dropbearPath === undefined ? [] : [fs.writeFile(dropbearPath, encodeDropbearEd25519(parts), 0o600)]),
+  ]);
   return keys.publicKey;
 }
 

@@ -1,11 +1,20 @@
+import { dirname } from 'node:path';
+import { quote } from 'shell-quote';
 import type { FileSystem } from '../fs.js';
 import { isShellName } from '../job-env.js';
 import { nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../jobdir.js';
+import { BUILTIN_BINARY } from './builtin.js';
 import { keyOnly, writeKeyPair } from './keys.js';
+import { builtinPaths } from './paths.js';
+import type { SshKind } from './server.js';
 import { loadTemplate, renderTemplate } from './template.js';
 
 export interface ClientMaterialInput {
   dir: JobDir;
+  /** Which ssh the containers run: the wrappers on the job's PATH are that one's client. */
+  ssh: SshKind;
+  /** The coordinator's sshd port: the built-in client's default for a host it has no entry of. */
+  port: number;
 }
 
 /**
@@ -16,10 +25,16 @@ export interface ClientMaterialInput {
  */
 export async function createClientMaterial(input: ClientMaterialInput, fs: FileSystem): Promise<void> {
   const { dir } = input;
-  await fs.mkdir(dir.binDir, 0o700);
-  const clientPub = await writeKeyPair(dir.clientKey, 'srun-docker-client', fs);
+  const builtin = input.ssh === 'builtin' ? builtinPaths(dir, '') : undefined;
+  await Promise.all([fs.mkdir(dir.binDir, 0o700), ...(builtin ? [fs.mkdir(dirname(builtin.clientKey), 0o700)] : [])]);
+  // the built-in client (dbclient) reads only Dropbear's key format: the same key in both
+  const clientPub = await writeKeyPair(dir.clientKey, 'srun-docker-client', fs, builtin?.clientKey);
   const files = await renderClientFiles(input, clientPub);
-  await Promise.all([fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600), fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700)]);
+  await Promise.all([
+    fs.writeFile(dir.authorizedKeys, files.authorizedKeys, 0o600),
+    fs.writeFile(dir.sshWrapper, files.sshWrapper, 0o700),
+    fs.writeFile(builtinPaths(dir, '').scpWrapper, files.scpWrapper, 0o700),
+  ]);
 }
 
 /** Where one node's sshd is reached: its address on the cluster network, its port, the host key it presents. */
@@ -38,37 +53,60 @@ export interface NodeSshdInput {
   uid: number;
   /** Variables every ssh session in the containers gets (the image's PATH, --envlist values). */
   sessionEnv: Record<string, string>;
+  ssh: SshKind;
 }
 
-/** Every node's own part: its sshd's host key and config. Returns the host key as `type base64`. */
+/**
+ * Every node's own part: its ssh server's host key and config (the built-in server takes its options
+ * on the command line, and its host key in Dropbear's format). Returns the host key as `type base64`.
+ */
 export async function createNodeSshd(input: NodeSshdInput, fs: FileSystem): Promise<string> {
-  const hostPub = await writeKeyPair(nodeHostKeyPath(input.dir, input.node), 'srun-docker-host', fs);
-  await fs.writeFile(nodeSshdConfigPath(input.dir, input.node), await renderSshdConfig(input), 0o600);
+  const dropbearKey = input.ssh === 'builtin' ? builtinPaths(input.dir, input.node).hostKey : undefined;
+  const [hostPub] = await Promise.all([
+    writeKeyPair(nodeHostKeyPath(input.dir, input.node), 'srun-docker-host', fs, dropbearKey),
+    ...(input.ssh === 'image' ? [fs.writeFile(nodeSshdConfigPath(input.dir, input.node), await renderSshdConfig(input), 0o600)] : []),
+  ]);
   return keyOnly(hostPub);
 }
 
 /**
  * The job's ssh_config and known_hosts, once every node has said where its sshd is and which host key
  * it presents: each SLURM name maps to its address and port (a NodeName need not resolve in the
- * container), its key pinned under the name itself (HostKeyAlias).
+ * container), its key pinned under the name itself (HostKeyAlias). The built-in client reads none of
+ * that: its wrapper looks each name up in a table of its own, and its known_hosts pins the addresses.
  */
-export async function writeHostFiles(dir: JobDir, user: string, endpoints: readonly NodeEndpoint[], fs: FileSystem): Promise<void> {
+export async function writeHostFiles(dir: JobDir, user: string, endpoints: readonly NodeEndpoint[], fs: FileSystem, ssh: SshKind = 'image'): Promise<void> {
   const sshConfig = await renderSshConfig(dir, user, endpoints);
-  await Promise.all([fs.writeFile(dir.sshConfig, sshConfig, 0o600), fs.writeFile(dir.knownHosts, renderKnownHosts(endpoints), 0o600)]);
+  await Promise.all([
+    fs.writeFile(dir.sshConfig, sshConfig, 0o600),
+    fs.writeFile(dir.knownHosts, renderKnownHosts(endpoints), 0o600),
+    ...(ssh === 'builtin'
+      ? [fs.writeFile(builtinPaths(dir, '').clientKnownHosts, renderDropbearKnownHosts(endpoints), 0o600), fs.writeFile(dir.hostsTable, renderHostsTable(endpoints), 0o600)]
+      : []),
+  ]);
 }
 
 export interface ClientFiles {
   authorizedKeys: string;
   sshWrapper: string;
+  scpWrapper: string;
 }
 
 /** Pure: the coordinator's files, from the client's public key. */
 export async function renderClientFiles(input: ClientMaterialInput, clientPub: string): Promise<ClientFiles> {
-  const wrapper = await loadTemplate('ssh_wrapper');
+  const { dir, port } = input;
+  const builtin = input.ssh === 'builtin';
+  const [wrapper, scp] = await Promise.all([
+    loadTemplate(builtin ? 'ssh_wrapper_builtin' : 'ssh_wrapper'),
+    loadTemplate(builtin ? 'scp_wrapper_builtin' : 'scp_wrapper'),
+  ]);
   return {
     // the key may only start sessions: no forwarding of agents, ports or X11 to the other nodes
     authorizedKeys: `restrict,pty ${clientPub.trim()}\n`,
-    sshWrapper: renderTemplate(wrapper, { SSH_CONFIG: input.dir.sshConfig }),
+    sshWrapper: builtin
+      ? renderTemplate(wrapper, { PORT: String(port), HOSTS_TABLE: quote([dir.hostsTable]), CLIENT_HOME: quote([builtinPaths(dir, '').clientHome]), DROPBEAR: BUILTIN_BINARY })
+      : renderTemplate(wrapper, { SSH_CONFIG: dir.sshConfig }),
+    scpWrapper: builtin ? renderTemplate(scp, { DROPBEAR: BUILTIN_BINARY }) : renderTemplate(scp, { SSH_CONFIG: dir.sshConfig }),
   };
 }
 
@@ -82,6 +120,16 @@ export async function renderSshConfig(dir: JobDir, user: string, endpoints: read
     IDENTITY: dir.clientKey,
     KNOWN_HOSTS: dir.knownHosts,
   });
+}
+
+/** Pure: Dropbear's client matches the host as it connects to it, without the port: each node's key under its address. */
+export function renderDropbearKnownHosts(endpoints: readonly NodeEndpoint[]): string {
+  return endpoints.flatMap((e) => (e.hostKey === undefined ? [] : [`${e.address} ${keyOnly(e.hostKey)}\n`])).join('');
+}
+
+/** Pure: the built-in ssh wrapper's table, `name address port` a line (the user's `-p` still wins). */
+export function renderHostsTable(endpoints: readonly NodeEndpoint[]): string {
+  return endpoints.map((e) => `${e.node} ${e.address} ${e.port}\n`).join('');
 }
 
 /** Pure: one node's sshd_config. */

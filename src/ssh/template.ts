@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 
-export type TemplateName = 'sshd_config' | 'ssh_config' | 'ssh_config_block' | 'ssh_wrapper';
+export type TemplateName = 'sshd_config' | 'ssh_config' | 'ssh_config_block' | 'ssh_wrapper' | 'scp_wrapper' | 'ssh_wrapper_builtin' | 'scp_wrapper_builtin';
 
 /** The directory shipped with the package (../../sshconfig-templates from dist/ssh/). */
 export const TEMPLATE_DIR = fileURLToPath(new URL('../../sshconfig-templates/', import.meta.url));

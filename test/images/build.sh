@@ -8,8 +8,10 @@
 #   srun-docker/mpi:bookworm         base + Open MPI + python3 mpi4py numpy
 #   srun-docker/slurm-node:bookworm  base + slurm-wlm + munge + docker.io
 #   srun-docker/torch:bookworm       mpi + python3-torch (CPU; the torchrun example)
+#   srun-docker/mpi-nossh:bookworm   mpi with OpenSSH purged (srun-docker's built-in ssh)
+#   srun-docker/busybox:static       Debian's static busybox and nothing else (no glibc, no bash)
 #
-# usage: test/images/build.sh [--force] [base|mpi|slurm-node|torch ...]
+# usage: test/images/build.sh [--force] [base|mpi|slurm-node|torch|mpi-nossh|busybox ...]
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")" && pwd)"
@@ -19,6 +21,8 @@ BASE_TAG="srun-docker/base:$SUITE"
 MPI_TAG="srun-docker/mpi:$SUITE"
 NODE_TAG="srun-docker/slurm-node:$SUITE"
 TORCH_TAG="srun-docker/torch:$SUITE"
+NOSSH_TAG="srun-docker/mpi-nossh:$SUITE"
+BUSYBOX_TAG="srun-docker/busybox:static"
 export DOCKER_BUILDKIT=0 # the legacy builder works with every 20.10+ engine, no buildx needed
 
 FORCE=0
@@ -26,12 +30,12 @@ TARGETS=()
 for a in "$@"; do
   case "$a" in
     --force|-f) FORCE=1 ;;
-    base|mpi|slurm-node|torch) TARGETS+=("$a") ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
-    *) echo "build.sh: unknown argument '$a' (use --force, base, mpi, slurm-node, torch)" >&2; exit 2 ;;
+    base|mpi|slurm-node|torch|mpi-nossh|busybox) TARGETS+=("$a") ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    *) echo "build.sh: unknown argument '$a' (use --force, base, mpi, slurm-node, torch, mpi-nossh, busybox)" >&2; exit 2 ;;
   esac
 done
-[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(base mpi slurm-node torch)
+[ "${#TARGETS[@]}" -gt 0 ] || TARGETS=(base mpi slurm-node torch mpi-nossh busybox)
 
 log() { printf '[images] %s\n' "$*" >&2; }
 have() { docker image inspect "$1" >/dev/null 2>&1; }
@@ -97,6 +101,37 @@ build_base() {
   log "$BASE_TAG built in $((SECONDS - t)) s"
 }
 
+# Debian's busybox-static alone: /bin/busybox and one symlink per applet, imported as an image.
+build_busybox() {
+  if ! want "$BUSYBOX_TAG"; then log "$BUSYBOX_TAG exists (cached)"; return; fi
+  local t=$SECONDS dir old
+  old="$(docker image inspect -f '{{.Id}}' "$BUSYBOX_TAG" 2>/dev/null || true)"
+  dir="$(mktemp -d /tmp/srun-docker-busybox.XXXXXX)"
+  # shellcheck disable=SC2064
+  trap "rm -rf --one-file-system '$dir'" EXIT
+  (cd "$dir" && apt-get download busybox-static >/dev/null 2>&1) || { log "apt-get download busybox-static failed"; exit 1; }
+  dpkg-deb -x "$dir"/busybox-static_*.deb "$dir/deb"
+  mkdir -p "$dir/root/bin" "$dir/root/etc" "$dir/root/tmp" "$dir/root/root"
+  chmod 0755 "$dir/root"; chmod 1777 "$dir/root/tmp"
+  install -m 0755 "$dir/deb/bin/busybox" "$dir/root/bin/busybox"
+  local applet
+  for applet in $("$dir/root/bin/busybox" --list-full); do
+    [ "$applet" = bin/busybox ] && continue
+    mkdir -p "$dir/root/$(dirname "$applet")"
+    ln -sf /bin/busybox "$dir/root/$applet"
+  done
+  printf 'root:x:0:0:root:/root:/bin/sh\n' >"$dir/root/etc/passwd"
+  printf 'root:x:0:\n' >"$dir/root/etc/group"
+  tar -C "$dir/root" -c . | docker import \
+    --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+    --change 'CMD ["/bin/sh"]' \
+    - "$BUSYBOX_TAG" >/dev/null
+  rm -rf --one-file-system "$dir"
+  trap - EXIT
+  rm_old "$old" "$BUSYBOX_TAG"
+  log "$BUSYBOX_TAG built in $((SECONDS - t)) s"
+}
+
 # docker build on the default bridge first; fall back to --network=host only
 # if the build cannot reach the Debian mirror from the bridge.
 dbuild() {
@@ -132,6 +167,11 @@ for t in "${TARGETS[@]}"; do
       have "$BASE_TAG" || build_base
       have "$MPI_TAG" || dbuild "$MPI_TAG" mpi.Dockerfile
       dbuild "$TORCH_TAG" torch.Dockerfile "$MPI_TAG" ;;
+    mpi-nossh)
+      have "$BASE_TAG" || build_base
+      have "$MPI_TAG" || dbuild "$MPI_TAG" mpi.Dockerfile
+      dbuild "$NOSSH_TAG" mpi-nossh.Dockerfile "$MPI_TAG" ;;
+    busybox) build_busybox ;;
   esac
 done
 log "done in $((SECONDS - T0)) s"

@@ -35,7 +35,7 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     engine: ROOT_DOCKER,
     labels: { 'srun-docker.job': '7' },
     command: containerCommand({
-      sshdConfig: '/home/alice/.srun-docker/jobs/7.0/sshd_config',
+      server: "exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345",
       sshdPort: 12345,
       heartbeat: '/home/alice/.srun-docker/jobs/7.0/heartbeat',
       sshdLog: '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
@@ -206,8 +206,12 @@ describe('buildContainerSpec: labels and sshd', () => {
   it('runs sshd for as long as its input is open, and Docker removes the container when it ends', () => {
     const s = spec();
     expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker']);
-    expect(s.Cmd).toEqual(['/home/alice/.srun-docker/jobs/7.0/sshd_config', '12345', '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log']);
-    expect(WORKER_SCRIPT).toContain('/usr/sbin/sshd -D -e -f "$1" -p "$2"');
+    expect(s.Cmd).toEqual([
+      'exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345',
+      '12345',
+      '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
+    ]);
+    expect(WORKER_SCRIPT).toContain('eval "$1" ) 2>>"$3" & sshd=$!');
     expect(hostConfig().AutoRemove).toBe(true);
   });
 });

@@ -117,6 +117,13 @@ export class FakeDocker implements DockerClient {
     this.imageFileReads += 1;
     return Promise.resolve(new Map(this.imageFiles));
   }
+  /** The paths imagePathsPresent finds in every image. */
+  imagePaths = new Set<string>(['/usr/sbin/sshd', '/usr/bin/ssh', '/bin', '/usr/bin']);
+  imagePathReads = 0;
+  imagePathsPresent(_image: string, paths: readonly string[]): Promise<Set<string>> {
+    this.imagePathReads += 1;
+    return Promise.resolve(new Set(paths.filter((p) => this.imagePaths.has(p))));
+  }
   createContainer(options: Docker.ContainerCreateOptions): Promise<string> {
     this.created.push(options);
     return Promise.resolve(`id-${this.created.length}`);
@@ -195,6 +202,7 @@ export function runOptions(overrides: Partial<RunOptions> = {}): RunOptions {
     scriptHelp: false,
     datamnts: [],
     envlist: [],
+    ssh: 'auto',
     privileged: false,
     ibdevices: false,
     dockopts: '',

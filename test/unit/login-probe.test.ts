@@ -67,8 +67,8 @@ let other: Material;
 async function material(name: string): Promise<Material> {
   const dir = jobDirFor(home, name, '0');
   await nodeFileSystem.mkdir(dir.nodesDir, 0o700);
-  await createClientMaterial({ dir }, nodeFileSystem);
-  const hostKey = await createNodeSshd({ dir, node: '127.0.0.1', port, user: 'alice', uid: 1000, sessionEnv: {} }, nodeFileSystem);
+  await createClientMaterial({ dir, port, ssh: 'image' }, nodeFileSystem);
+  const hostKey = await createNodeSshd({ dir, node: '127.0.0.1', port, user: 'alice', uid: 1000, sessionEnv: {}, ssh: 'image' }, nodeFileSystem);
   return { dir, hostKey };
 }
 

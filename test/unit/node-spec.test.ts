@@ -27,7 +27,7 @@ function specFor(nodeName: string, role: 'coordinator' | 'worker') {
     env: {},
     scriptExecutable: true,
   });
-  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g' };
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti' };
   return nodeContainerSpec(options, plan, facts);
 }
 

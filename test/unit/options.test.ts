@@ -38,6 +38,7 @@ describe('parseRunArgs: defaults', () => {
       sshdport: undefined,
       timeoutSeconds: DEFAULT_TIMEOUT_SECONDS,
       pull: 'missing',
+      ssh: 'auto',
       timings: false,
       dryRun: false,
       json: false,

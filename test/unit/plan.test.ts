@@ -168,8 +168,8 @@ describe('buildLaunchPlan: script', () => {
     expect(p.scriptPath).toBe(executable ? command[0] : command[1]);
   });
 
-  it('needs the cwd and the script directory', () => {
-    expect(plan({ script: '/opt/jobs/run.sh' }, {}, { cwd: '/scratch/run1' }).neededPaths).toEqual(['/scratch/run1', '/opt/jobs']);
+  it("needs the cwd; the script's directory is decided with the image (scriptMount)", () => {
+    expect(plan({ script: '/opt/jobs/run.sh' }, {}, { cwd: '/scratch/run1' }).neededPaths).toEqual(['/scratch/run1']);
   });
 });
 

@@ -24,11 +24,11 @@ const DIR = jobDirFor('/home/alice', '77', '0');
 const CLIENT_PUB = 'ssh-ed25519 AAAACLIENTKEY srun-docker-client\n';
 
 function input(overrides: Partial<ClientMaterialInput> = {}): ClientMaterialInput {
-  return { dir: DIR, ...overrides };
+  return { dir: DIR, port: 12001, ssh: 'image', ...overrides };
 }
 
 function sshdInput(overrides: Partial<NodeSshdInput> = {}): NodeSshdInput {
-  return { dir: DIR, node: 'n2', port: 12001, user: 'alice', uid: 1001, sessionEnv: {}, ...overrides };
+  return { dir: DIR, node: 'n2', port: 12001, user: 'alice', uid: 1001, sessionEnv: {}, ssh: 'image', ...overrides };
 }
 
 const render = (o: Partial<ClientMaterialInput> = {}) => renderClientFiles(input(o), CLIENT_PUB);

@@ -13,7 +13,7 @@ import { JOB_END_LEAD, JobEndStripper, jobEndMarker } from '../../src/job-end.js
  * heartbeat is read every 5th — with no real waits, and can change the heartbeat ($hb) between rounds.
  */
 function fastWatchdog(onRound: string, sshdLives = '30'): string {
-  const sshd = '/usr/sbin/sshd -D -e -f "$1" -p "$2"';
+  const sshd = 'eval "$1"';
   expect(WATCHDOG_SCRIPT).toContain(sshd);
   return [
     'rounds=0; hb=$3',

@@ -5,12 +5,6 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { WORKER_SCRIPT } from '../../src/container-command.js';
 
-/** The worker container's main process, run for real by /bin/sh, with sshd replaced by a sleep. */
-function withFakeSshd(sshd: string): string {
-  const real = '/usr/sbin/sshd -D -e -f "$1" -p "$2"';
-  expect(WORKER_SCRIPT).toContain(real);
-  return WORKER_SCRIPT.replace(real, sshd);
-}
 
 describe("a worker container's main process", () => {
   let dir = '';
@@ -21,8 +15,9 @@ describe("a worker container's main process", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function start(sshd: string) {
-    return execa('/bin/sh', ['-c', withFakeSshd(sshd), 'srun-docker-worker', 'cfg', '1', join(dir, 'sshd.log')], {
+  /** `server` stands in for the ssh server's command line (ssh/server.ts), as the container gets it. */
+  function start(server: string) {
+    return execa('/bin/sh', ['-c', WORKER_SCRIPT, 'srun-docker-worker', server, '1', join(dir, 'sshd.log')], {
       stdin: 'pipe',
       reject: false,
       timeout: 20_000,
@@ -30,7 +25,7 @@ describe("a worker container's main process", () => {
   }
 
   it('ends sshd and itself once its input closes (srun-docker closed it, or is gone)', async () => {
-    const child = start('command sleep 30');
+    const child = start('exec sleep 30');
     child.stdin?.write('anything\n');
     child.stdin?.end();
     const result = await child;
@@ -39,7 +34,7 @@ describe("a worker container's main process", () => {
   });
 
   it('keeps sshd while its input stays open, and ends with sshd when sshd ends by itself', async () => {
-    const child = start('command sleep 0.3; exit 7');
+    const child = start('sleep 0.3; exit 7');
     const result = await child;
     expect(result.exitCode).toBe(7);
     child.stdin?.destroy();
