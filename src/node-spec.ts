@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
-import { jobEndMarker } from './job-end.js';
+import { controlFifoPath } from './control-fifo.js';
 import { buildContainerSpec } from './container-spec.js';
 import type { Identity } from './identity.js';
 import { sshdLogPath } from './jobdir.js';
@@ -13,6 +13,8 @@ export interface NodeSpecFacts {
   gpus: readonly string[];
   passwdFile: string;
   groupFile: string;
+  /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
+  terminal?: boolean;
 }
 
 /** Pure: one node's container, from its plan — the same for a real run and for --dry-run. */
@@ -24,7 +26,7 @@ export function nodeContainerSpec(
 ): Docker.ContainerCreateOptions {
   const job =
     plan.role === 'coordinator'
-      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, endMarker: jobEndMarker(plan.jobId, plan.stepId) }
+      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, controlFifo: controlFifoPath(plan.jobDir, plan.node) }
       : undefined;
   const spec = buildContainerSpec({
     name: plan.containerName,
@@ -50,6 +52,7 @@ export function nodeContainerSpec(
     }),
     droppedDefaultUlimits,
   });
-  // the coordinator's container waits for `go` on its input and runs the job; its output is the job's
-  return job === undefined ? spec : { ...spec, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true };
+  // the coordinator's container runs the job: its input and output are the job's, on a terminal when srun-docker's are
+  if (job === undefined) return spec;
+  return { ...spec, OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: facts.terminal === true };
 }

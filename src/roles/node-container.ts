@@ -16,6 +16,7 @@ import type { LaunchPlan } from '../plan.js';
 import { assertPortFree } from '../ports.js';
 import type { CommandRunner } from '../runner.js';
 import type { Teardown } from '../teardown.js';
+import type { Terminal } from '../terminal.js';
 import type { Timings } from '../timings.js';
 
 /** The effects a node needs, passed in (the CLI gives the real ones, tests may give fakes). */
@@ -30,6 +31,8 @@ export interface NodeDeps {
   onPullProgress: (event: PullEvent) => void;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** srun-docker's own input, and the user's terminal when input and output are one; asked for by the coordinator only (workers never read it). */
+  input: () => { stdin: NodeJS.ReadableStream; terminal: Terminal | undefined };
 }
 
 export interface NodeContext {
@@ -114,6 +117,8 @@ export interface ContainerHooks {
   ending: () => Promise<void>;
   /** After the forced removal (a no-op once AutoRemove has begun): until the container is gone. */
   removed: () => Promise<void>;
+  /** The job runs on a terminal (the container gets one). */
+  terminal: boolean;
 }
 
 /** Starts this node's container with sshd (the way cleared by prepareNode); its removal is registered before it is created. */
@@ -136,7 +141,7 @@ export async function startNodeContainer(
       nodeContainerSpec(
         ctx.options,
         plan,
-        { identity: ctx.identity, cwd: ctx.cwd, gpus: ctx.gpus, passwdFile: prepared.userFiles.passwdFile, groupFile: prepared.userFiles.groupFile },
+        { identity: ctx.identity, cwd: ctx.cwd, gpus: ctx.gpus, passwdFile: prepared.userFiles.passwdFile, groupFile: prepared.userFiles.groupFile, terminal: hooks?.terminal },
         dropped,
       ),
     plan.dockopts.ulimitNames,
