@@ -214,6 +214,8 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
   // the lines seen: their code is on its way (setImmediate above), the output's end must not win with none
   void drained.then(() => {
     stopInput();
+    // the output is over: input still queued for a container that is gone would hold the socket open
+    (stream as Partial<NodeJS.ReadStream>).destroy?.();
     if (codes.length < linesExpected) jobEndedOn(undefined);
   });
   return {
@@ -275,6 +277,8 @@ function passInput(input: NodeJS.ReadableStream | undefined, stream: NodeJS.Read
     input.off('end', ended);
     input.unpipe(stream);
     input.pause();
+    // a reader of the job's input that never ends (`yes | srun ...`) must not keep this process alive
+    (input as Partial<NodeJS.ReadStream>).destroy?.();
   };
 }
 

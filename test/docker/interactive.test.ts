@@ -128,6 +128,17 @@ describe("the job's stdin", () => {
     expect(run.exitCode).toBe(0);
   });
 
+  it('an input that never ends, which the job does not read (`yes | srun-docker ...`), does not keep srun-docker running', async () => {
+    const job = writeJobScript(work, 'ignores.sh', 'echo "not reading"');
+    const asUserPrefix = process.getuid?.() === 0 ? `setpriv --reuid=${user.uid} --regid=${user.gid} --init-groups --` : '';
+    const command = `yes | ${asUserPrefix} env -i PATH="$PATH" HOME=${user.home} USER=${user.name} SRUN_DOCKER_PULL=never ${process.execPath} ${BIN} --container=${JOB_IMAGE} --script=${job} --quiet`;
+    const started = Date.now();
+    const run = await execa('bash', ['-c', command], { cwd: work, reject: false, timeout: 60_000 });
+    expect(run.stdout).toBe('not reading');
+    expect(run.exitCode).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
   it('100 MB of binary input arrive byte for byte (sha256 in and out)', async () => {
     const input = join(work, 'random.bin');
     const bytes = randomBytes(100 * 1024 * 1024);
