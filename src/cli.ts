@@ -4,7 +4,7 @@ import { configPath, readConfigFile } from './config-file.js';
 import { LaunchError, UsageError } from './errors.js';
 import { parseRunArgs } from './options.js';
 import { runJob } from './run.js';
-import { runCleanupCommand, runSshSetupCommand } from './subcommands.js';
+import { runCleanupCommand, runShellCommand, runSshSetupCommand } from './subcommands.js';
 
 export interface CliIo {
   stdout: NodeJS.WritableStream;
@@ -33,6 +33,7 @@ async function dispatch(argv: readonly string[], env: Record<string, string | un
   const [first, ...rest] = argv;
   if (first === 'ssh-setup') return runSshSetupCommand(rest, env, io);
   if (first === 'cleanup') return runCleanupCommand(rest, env, io);
+  if (first === 'shell') return runShellCommand(rest, env, io);
   if (first === 'run') return dispatch(rest, env, io);
   const home = env.HOME ?? userInfo().homedir;
   const parsed = await parseRunArgs(argv, env, await readConfigFile(configPath(env, home)));

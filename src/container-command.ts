@@ -5,12 +5,14 @@
  * was left to remove it. sshd's own messages go to a file in the job directory, where they survive
  * the container for the error message.
  *
- * The coordinator's container also runs the job: once every node answers, srun-docker writes `go` to
- * the container's input (attached before it started) and the script runs the job with the variables
- * of $6; a line with marker $8 and the exit code ends each output stream, the code goes to $7, and
- * the container ends with it. A `docker exec` cost every job ~50 ms
- * of the daemon's time, and a container still running sshd had to be killed instead of just ending.
- * Input that ends without `go` (srun-docker is gone) ends the container at once.
+ * The coordinator's container also runs the job, as its main process (a `docker exec` cost every job
+ * ~50 ms of the daemon's time, and a container still running sshd had to be killed instead of just
+ * ending). It is not watched by the heartbeat: srun-docker opened the control FIFO $8 before the
+ * start, and writes `go NONCE` to it once every node answers; the job then runs with the variables of
+ * $6 and the container's input as its own, a line with the nonce and the exit code ends each output
+ * stream, the code goes to $7, and the container ends with it. The FIFO's end — before `go` or
+ * after — means srun-docker is gone (the kernel closes its end even on SIGKILL): the container ends
+ * within a second or two.
  */
 export const WATCHDOG_SCRIPT = [
   // $1: the ssh server's command line (ssh/server.ts: the image's sshd or the built-in one), exec'd in the subshell
@@ -32,21 +34,36 @@ export const WATCHDOG_SCRIPT = [
   '  return 1',
   '}',
   'if [ -z "$6" ]; then watch && exit 0; wait "$sshd"; exit; fi',
-  'env=$6; exitfile=$7; marker=$8; shift 8',
-  // an asynchronous list's input is /dev/null in sh: the job's reader gets the container's input as fd 3
-  'exec 3<&0 </dev/null',
-  // Podman passes the attach request's own body (dockerode sends one) to the input first: lines before `go` are skipped
-  '( while IFS= read -r go <&3 && [ "$go" != go ]; do :; done; [ "$go" = go ] || exit 255; exec 3<&-; . "$env"; exec "$@" ) & job=$!',
+  'env=$6; exitfile=$7; fifo=$8; shift 8',
+  // the control FIFO (control-fifo.ts): srun-docker holds it open; once this process holds it too,
+  // its name goes, so nothing in the job can open it (a writer of its own would hide srun-docker's end).
+  // Opened read-write first, so that it never blocks (srun-docker may be gone already), then read-only.
+  'exec 5<>"$fifo"; exec 3</proc/self/fd/5 5<&- 4<&0; rm -f "$fifo"',
+  // sshd's end (it could not start, or died under the job) is said on the FIFO itself, through this
+  // process's own hold of it; a zombie counts as ended (this process reaps nothing while it reads)
+  'up() { read -r _ _ state _ <"/proc/$sshd/stat" 2>/dev/null && [ "$state" != Z ]; }',
+  '( while up; do sleep 1; done; echo sshd-gone >/proc/self/fd/3 ) </dev/null >/dev/null 2>&1 & sw=$!',
+  // `go NONCE` once every node answers; the FIFO's end first means srun-docker is gone: no job
+  'read -r word nonce <&3 && [ "$word" = go ] && [ -n "$nonce" ] || { kill "$sw" "$sshd" 2>/dev/null; exit 255; }',
+  // on a terminal, job control: the job gets the terminal (`fg` below), so Ctrl-C reaches it, not sshd
+  'tty=; [ -t 1 ] && tty=1 && set -m 2>/dev/null',
+  // its input is the container's from the first byte (an asynchronous list's would be /dev/null)
+  '( : srun-docker-job; exec 3<&- 4<&-; . "$env"; exec "$@" ) <&4 & job=$!',
+  'exec 4<&-',
+  // srun-docker gone (the FIFO at its end, even after a SIGKILL) or sshd gone: the job ends, then the container
+  '( while read -r why <&3 && [ "$why" != sshd-gone ]; do :; done; [ -n "$why" ] || echo "srun-docker: the coordinator is gone; ending" >>"$log"; kill -15 "$job"; sleep 1; kill -9 "$job" ) </dev/null >/dev/null 2>&1 & ew=$!',
   'exec 3<&-',
-  '( watch; kill "$job" 2>/dev/null ) & watcher=$!',
-  // the container's exit code is the job's; the exit of PID 1 ends whatever else is left in the container
-  'wait "$job"; code=$?',
-  // all the job's output is written: this line on each stream says so, with the code (job-end.ts),
-  // ~90 ms before the container's exit has gone through containerd and the daemon
-  `printf '\\036%s:%s\\n' "$marker" "$code"; printf '\\036%s:%s\\n' "$marker" "$code" >&2`,
+  'if [ -n "$tty" ]; then fg %?srun-docker-job >/dev/null; else wait "$job"; fi; code=$?',
+  // all the job's output is written: a line on each stream says so, with the nonce and the code
+  // (job-end.ts), ~90 ms before the container's exit has gone through containerd and the daemon; on a
+  // terminal both streams are one, and one line does
+  `if [ -n "$tty" ]; then printf '\\036srun-docker-job-end:%s:%s\\n' "$nonce" "$code"; else`,
+  `  printf '\\036srun-docker-job-end:%s:%s\\n' "$nonce" "$code"; printf '\\036srun-docker-job-end:%s:%s\\n' "$nonce" "$code" >&2; fi`,
   // for an output that ended without those lines: read once it ends, sooner than the daemon reports the exit
   'echo "$code" >"$exitfile"',
-  'kill "$watcher" "$sshd" 2>/dev/null',
+  // the exit of PID 1 ends whatever else is left in the container (the job's leftovers); these by name
+  // too, for a container that shares the host's process namespace
+  'kill "$ew" "$sw" "$sshd" 2>/dev/null',
   'exit "$code"',
 ].join('\n');
 
@@ -78,9 +95,9 @@ export interface ContainerCommandInput {
   sshdLog: string;
   /**
    * The coordinator's: the job's command, the file of its variables (sourced once `go` arrives), the
-   * file for its exit code, and the marker of the line that says the job ended (job-end.ts).
+   * file for its exit code, and the control FIFO srun-docker writes `go NONCE` to (control-fifo.ts).
    */
-  job?: { command: readonly string[]; envFile: string; exitFile: string; endMarker: string };
+  job?: { command: readonly string[]; envFile: string; exitFile: string; controlFifo: string };
 }
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
@@ -97,11 +114,8 @@ export function containerCommand(input: ContainerCommandInput): { Entrypoint: st
       input.sshdLog,
       input.job?.envFile ?? '',
       input.job?.exitFile ?? '',
-      input.job?.endMarker ?? '',
+      input.job?.controlFifo ?? '',
       ...(input.job?.command ?? []),
     ],
   };
 }
-
-/** What srun-docker writes to the coordinator's container input to start the job: `go` on a line of its own. */
-export const START_JOB = '\ngo\n';

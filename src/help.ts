@@ -28,6 +28,7 @@ Use --name=value; values may contain "=" and spaces (quote them for the shell).
 Other commands:
   srun-docker ssh-setup [--sshconfigdir=DIR] [--sshdport=N]   create the original-mode ssh dir
   srun-docker cleanup [--all]                                   remove your stale containers
+  srun-docker shell [JOBID[.STEP]] [--node=NODE] [-- CMD...]    a shell in a running job's container
 
 Exit codes: the script's own; 2 bad usage; 1 launch failure; 130/143 interrupted.`;
 }

@@ -2,18 +2,23 @@ import { Transform, type TransformCallback } from 'node:stream';
 
 /**
  * How the coordinator's container says the job has ended: once the job's process has exited, its
- * watchdog prints `\x1e<marker>:<exit code>\n` on the container's stdout and again on its stderr
- * (container-command.ts). Everything the job wrote before its exit comes before that line on each
- * stream, so once both lines have come through, all its output has been forwarded — ~90 ms before
+ * main process prints `\x1esrun-docker-job-end:<nonce>:<exit code>\n` on the container's stdout and
+ * again on its stderr (one line on a terminal, where both are one stream and the newline is `\r\n`;
+ * container-command.ts). Everything the job wrote before its exit comes before that line on each
+ * stream, so once the lines have come through, all its output has been forwarded — ~90 ms before
  * Docker ends the attached output here (the container's exit goes through containerd and the daemon
  * first), and the other nodes can start removing their containers that much sooner.
+ *
+ * The nonce is fresh per run and reaches the container only through its control FIFO
+ * (control-fifo.ts), after the job's variables, arguments and files are fixed: output of the job
+ * cannot carry it, so no output ends the job early or sets its exit code.
  */
 export const JOB_END_LEAD = '\x1e';
 const MAX_CODE_DIGITS = 3;
 
-/** The marker of one job step: unlikely in any job's output, the same on every run of the plan (--dry-run shows it). */
-export function jobEndMarker(jobId: string, stepId: string): string {
-  return `srun-docker-job-end:${jobId}.${stepId}`;
+/** The marker of one run's end lines, with the nonce only srun-docker and the container's main process know. */
+export function jobEndMarker(nonce: string): string {
+  return `srun-docker-job-end:${nonce}`;
 }
 
 /**
@@ -47,9 +52,11 @@ export class JobEndStripper extends Transform {
       callback(null, keep === data.length ? undefined : data.subarray(0, data.length - keep));
       return;
     }
-    const end = data.indexOf(0x0a, at + this.line.length);
+    const newline = data.indexOf(0x0a, at + this.line.length);
+    // on a terminal the line ends in \r\n (its output processing turns \n into that)
+    const end = newline > 0 && data[newline - 1] === 0x0d ? newline - 1 : newline;
     if (end === -1 || end - at - this.line.length > MAX_CODE_DIGITS) {
-      if (end === -1 && data.length - at - this.line.length <= MAX_CODE_DIGITS) {
+      if (end === -1 && data.length - at - this.line.length <= MAX_CODE_DIGITS + 1) {
         // the code and newline are still to come: hold the line (and nothing before it)
         this.pending = data.subarray(at);
         callback(null, at === 0 ? undefined : data.subarray(0, at));
@@ -63,7 +70,7 @@ export class JobEndStripper extends Transform {
     const code = data.subarray(at + this.line.length, end).toString('latin1');
     this.seen = true;
     this.pending = Buffer.alloc(0);
-    const rest = data.subarray(end + 1);
+    const rest = data.subarray(newline + 1);
     // what came before the line is passed on first
     callback(null, at === 0 && rest.length === 0 ? undefined : Buffer.concat([data.subarray(0, at), rest]));
     this.onEnd(/^\d+$/.test(code) ? Number(code) : undefined);

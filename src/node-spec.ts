@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
-import { jobEndMarker } from './job-end.js';
+import { controlFifoPath } from './control-fifo.js';
 import { buildContainerSpec } from './container-spec.js';
 import type { EngineFacts } from './docker/engine.js';
 import { dirname } from 'node:path';
@@ -29,6 +29,8 @@ export interface NodeSpecFacts {
   ssh: SshKind;
   /** The built-in ssh on this host (mounted read-only when it is the one used). */
   dropbearPath: string;
+  /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
+  terminal?: boolean;
 }
 
 /** Pure: one node's container, from its plan — the same for a real run and for --dry-run. */
@@ -40,7 +42,7 @@ export function nodeContainerSpec(
 ): Docker.ContainerCreateOptions {
   const job =
     plan.role === 'coordinator'
-      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, endMarker: jobEndMarker(plan.jobId, plan.stepId) }
+      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, controlFifo: controlFifoPath(plan.jobDir, plan.node) }
       : undefined;
   const script = scriptMount(plan.scriptPath, facts.imageHas(dirname(plan.scriptPath)));
   const spec = buildContainerSpec({
@@ -80,7 +82,8 @@ export function nodeContainerSpec(
     droppedDefaultUlimits,
   });
   // every container's input is held by its srun-docker (closed by the daemon when that process is
-  // gone); the coordinator's also carries `go`, and its output is the job's
+  // gone); the coordinator's input and output are the job's, on a terminal when srun-docker's are
   const input = { OpenStdin: true, StdinOnce: true, AttachStdin: true };
-  return job === undefined ? { ...spec, ...input } : { ...spec, ...input, AttachStdout: true, AttachStderr: true };
+  if (job === undefined) return { ...spec, ...input };
+  return { ...spec, ...input, AttachStdout: true, AttachStderr: true, Tty: facts.terminal === true };
 }

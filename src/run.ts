@@ -28,6 +28,7 @@ import { resolveSlots } from './slots.js';
 import { runWorker } from './roles/worker.js';
 import { createCommandRunner, type CommandRunner } from './runner.js';
 import { configuredPort } from './ssh/setup.js';
+import { processTerminal } from './terminal.js';
 import { systemClock, Timings } from './timings.js';
 
 /** The run command: SLURM env → plan → this node's role, with the real effects wired in. */
@@ -87,6 +88,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     onPullProgress: pullProgressPrinter(io.stderr, log),
     stdout: io.stdout,
     stderr: io.stderr,
+    input: () => ({ stdin: process.stdin, terminal: processTerminal(process.stdin, io.stdout) }),
   };
   const ctx = {
     options,

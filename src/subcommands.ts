@@ -10,7 +10,9 @@ import { processLiveness } from './liveness.js';
 import { createLogger } from './log.js';
 import { ORIGINAL_SSHD_PORT } from './plan.js';
 import { createCommandRunner } from './runner.js';
+import { parseShellArgs, runShell, SHELL_USAGE } from './shell.js';
 import { sshSetup } from './ssh/setup.js';
+import { processTerminal } from './terminal.js';
 
 /** `srun-docker ssh-setup`: the original --sshconfigdir mode's directory, and the ~/.ssh/config block. */
 export async function runSshSetupCommand(argv: readonly string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
@@ -57,6 +59,33 @@ export async function runCleanupCommand(argv: readonly string[], env: Record<str
   io.stdout.write(`removed ${result.containers.length} container(s), ${result.jobDirs.length} job director(y/ies)\n`);
   return 0;
 }
+
+/** `srun-docker shell`: a shell, or a command, in a running job's container on this node (shell.ts). */
+export async function runShellCommand(argv: readonly string[], env: Record<string, string | undefined>, io: CliIo): Promise<number> {
+  const request = parseShellArgs(argv);
+  if (request === 'help') {
+    io.stdout.write(`${SHELL_HELP}\n`);
+    return 0;
+  }
+  return runShell(request, {
+    docker: createDockerodeClient(env),
+    caller: userInfo().username,
+    slurmJobId: env.SLURM_JOB_ID,
+    stdin: process.stdin,
+    stdout: io.stdout,
+    stderr: io.stderr,
+    terminal: processTerminal(process.stdin, io.stdout),
+  });
+}
+
+const SHELL_HELP = `usage: ${SHELL_USAGE}
+
+Opens a shell (bash, else sh), or runs CMD, in a running job's container on this node, as you, with
+the job's variables (np, hostlist, ssh to the other nodes). On a terminal it gets one.
+  JOBID[.STEP]  the job (default: $SLURM_JOB_ID, else your only job on this node)
+  --node=NODE   the container of that node, where one daemon holds several
+Only the job's owner can enter it. Inside an allocation:
+  srun --jobid=JOBID --overlap -w node2 --pty srun-docker shell`;
 
 type OptionSpec = Record<string, { type: 'string' | 'number' | 'boolean'; default: string | number | boolean; describe: string }>;
 

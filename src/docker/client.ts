@@ -21,11 +21,15 @@ export interface DockerClient {
   inspectContainer(idOrName: string): Promise<ContainerFacts | undefined>;
   listContainers(labelFilters: readonly string[]): Promise<ContainerFacts[]>;
   /**
-   * Attaches to a created container that has not started yet — its input, and its output into
-   * `output` — and waits for its end: set up before the start, so no output and no exit is missed.
-   * With `jobEndMarker`, the job-end lines (job-end.ts) are taken out of the output and reported.
+   * Attaches to a created container that has not started yet — `io.stdin` into its input (its end
+   * passed on as the input's end), its output into `io` — and waits for its end: set up before the
+   * start, so no input, output or exit is missed. With `options.jobEndNonce`, the job-end lines
+   * (job-end.ts) are taken out of the output and reported; `options.tty`: the container has a
+   * terminal (one output stream, no multiplexing).
    */
-  attach(id: string, output: ContainerOutput, jobEndMarker?: string): Promise<AttachedContainer>;
+  attach(id: string, io: ContainerIo, options?: AttachOptions): Promise<AttachedContainer>;
+  /** Runs a command in a running container (`srun-docker shell`), on a terminal with `request.tty`; resolves with its session. */
+  exec(id: string, request: ExecRequest, io: ContainerIo): Promise<ExecSession>;
   /**
    * Holds a created, not yet started container's input open (a worker's container ends when it
    * closes): closed by `release`, and by the daemon as soon as this process is gone, SIGKILL included.
@@ -42,9 +46,28 @@ export interface HeldInput {
   removed: Promise<void>;
 }
 
+export interface AttachOptions {
+  jobEndNonce?: string;
+  tty?: boolean;
+}
+
+export interface ExecRequest {
+  command: string[];
+  tty: boolean;
+}
+
+export interface ExecSession {
+  /** Sets its terminal's size. */
+  resize(rows: number, columns: number): Promise<void>;
+  /** Its exit code, once its output has ended. */
+  exited: Promise<number>;
+}
+
 export interface AttachedContainer {
-  /** Writes to the container's input. */
-  send(text: string): void;
+  /** Sets the container's terminal's size (tty containers only; fails before the start). */
+  resize(rows: number, columns: number): Promise<void>;
+  /** Stops passing srun-docker's input on (the job is over): nothing is left reading it, and the process can end. */
+  stopInput(): void;
   /**
    * The container's exit code once its process has ended and its output is all written; undefined
    * when it was gone before its end could be seen. Never rejects.
@@ -78,6 +101,11 @@ export interface ContainerFacts {
 export interface ContainerOutput {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+}
+
+export interface ContainerIo extends ContainerOutput {
+  /** What the container's input gets, from its first byte; none: its input is at its end at once. */
+  stdin?: NodeJS.ReadableStream;
 }
 
 /** One progress message of a pull, as the daemon sends it. */

@@ -2,11 +2,11 @@ import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { extract } from 'tar-stream';
-import { JobEndStripper } from '../job-end.js';
+import { JobEndStripper, jobEndMarker } from '../job-end.js';
 import { dockerConnection } from './connection.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
 import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo } from './engine.js';
-import type { AttachedContainer, ContainerFacts, ContainerOutput, DockerClient, HeldInput, ImageFacts, PullEvent } from './client.js';
+import type { AttachedContainer, AttachOptions, ContainerFacts, ContainerIo, DockerClient, ExecRequest, ExecSession, HeldInput, ImageFacts, PullEvent } from './client.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon (connection.ts). */
 export function createDockerodeClient(env: Record<string, string | undefined>, warn: (message: string) => void = () => undefined): DockerClient {
@@ -28,8 +28,9 @@ export function createDockerodeClient(env: Record<string, string | undefined>, w
     removeContainer: (idOrName) => removeContainer(docker, idOrName),
     inspectContainer: (idOrName) => inspectContainer(docker, idOrName),
     listContainers: (labels) => listContainers(docker, labels),
-    attach: (id, output, jobEndMarker) => attach(docker, id, output, jobEndMarker),
+    attach: (id, io, options = {}) => attach(docker, id, io, options),
     holdInput: (id) => holdInput(docker, id),
+    exec: (id, request, io) => exec(docker, id, request, io),
   };
 }
 
@@ -185,28 +186,35 @@ async function listContainers(docker: Docker, labels: readonly string[]): Promis
   }));
 }
 
-async function attach(docker: Docker, id: string, output: ContainerOutput, jobEndMarker: string | undefined): Promise<AttachedContainer> {
+async function attach(docker: Docker, id: string, io: ContainerIo, options: AttachOptions): Promise<AttachedContainer> {
   const container = docker.getContainer(id);
-  const stream = (await container.attach({ stream: true, stdin: true, stdout: true, stderr: true, hijack: true })) as NodeJS.ReadWriteStream;
+  const stream = await attachStream(docker, id);
   const { exit, removed } = waitsOf(container);
+  const stopInput = passInput(io.stdin, stream);
+  const tty = options.tty === true;
   const codes: (number | undefined)[] = [];
   let jobEndedOn = (_code: number | undefined): void => undefined;
   const jobEnded = new Promise<number | undefined>((resolve) => {
     jobEndedOn = resolve;
   });
-  // each stream's line says that stream has all the job wrote; the code is the same on both. Reported
-  // after the output before the lines has been written on (the pipes hand it over on the next tick).
+  // each stream's line says that stream has all the job wrote (a terminal's one stream: one line); the
+  // code is the same on both. Reported after the output before the lines has been written on (the
+  // pipes hand it over on the next tick).
+  const linesExpected = tty ? 1 : 2;
   const lineSeen = (code: number | undefined): void => {
     codes.push(code);
-    if (codes.length === 2) setImmediate(() => jobEndedOn(codes[0] ?? codes[1]));
+    if (codes.length === linesExpected) setImmediate(() => jobEndedOn(codes[0] ?? codes[1]));
   };
-  const passOn = (): NodeJS.ReadWriteStream => (jobEndMarker === undefined ? new PassThrough() : new JobEndStripper(jobEndMarker, lineSeen));
+  const nonce = options.jobEndNonce;
+  const passOn = (): NodeJS.ReadWriteStream => (nonce === undefined ? new PassThrough() : new JobEndStripper(jobEndMarker(nonce), lineSeen));
   const drained = new Promise<void>((resolve) => {
     const out = passOn();
     const err = passOn();
-    out.pipe(output.stdout, { end: false });
-    err.pipe(output.stderr, { end: false });
-    docker.modem.demuxStream(stream, out, err);
+    out.pipe(io.stdout, { end: false });
+    err.pipe(io.stderr, { end: false });
+    // a terminal's output is one raw stream: nothing to demultiplex
+    if (tty) stream.pipe(out, { end: false });
+    else docker.modem.demuxStream(stream, out, err);
     let over = false;
     const ended = (): void => {
       if (over) return;
@@ -220,14 +228,18 @@ async function attach(docker: Docker, id: string, output: ContainerOutput, jobEn
     stream.on('close', ended);
     stream.on('error', ended);
   });
-  // both lines seen: their code is on its way (setImmediate above), the output's end must not win with none
+  // the lines seen: their code is on its way (setImmediate above), the output's end must not win with none
   void drained.then(() => {
-    if (codes.length < 2) jobEndedOn(undefined);
+    stopInput();
+    // the output is over: input still queued for a container that is gone would hold the socket open
+    (stream as Partial<NodeJS.ReadStream>).destroy?.();
+    if (codes.length < linesExpected) jobEndedOn(undefined);
   });
   return {
-    send: (text) => {
-      stream.write(text);
+    resize: async (rows, columns) => {
+      await container.resize({ h: rows, w: columns });
     },
+    stopInput,
     exited: Promise.all([exit, drained]).then(([code]) => code),
     outputEnded: drained,
     jobEnded,
@@ -256,6 +268,86 @@ function waitsOf(container: Docker.Container): { exit: Promise<number | undefine
     () => undefined,
   );
   return { exit, removed };
+}
+
+/**
+ * The attach request with its options in the query and an empty body (Content-Length: 0):
+ * dockerode sends the options as a JSON body too, which Podman passes on to the container's input —
+ * the job's input now, from its first byte.
+ */
+function attachStream(docker: Docker, id: string): Promise<NodeJS.ReadWriteStream> {
+  return new Promise((resolve, reject) => {
+    docker.modem.dial(
+      {
+        path: `/containers/${id}/attach?`,
+        method: 'POST',
+        isStream: true,
+        hijack: true,
+        openStdin: true,
+        file: Buffer.alloc(0),
+        statusCodes: { 101: true, 200: true, 404: 'no such container', 500: 'server error' },
+        options: { stream: true, stdin: true, stdout: true, stderr: true },
+      },
+      (error: unknown, stream: unknown) => {
+        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        else resolve(stream as NodeJS.ReadWriteStream);
+      },
+    );
+  });
+}
+
+/**
+ * srun-docker's input into the container's, with back-pressure, its end passed on as a half-close
+ * (the container's input then ends, its output goes on). No input: the container's input ends at once.
+ * Returns the stop: srun-docker's input is no longer read (so it does not keep the process alive).
+ */
+function passInput(input: NodeJS.ReadableStream | undefined, stream: NodeJS.ReadWriteStream): () => void {
+  if (input === undefined) {
+    stream.end();
+    return () => undefined;
+  }
+  const ended = (): void => {
+    stream.end();
+  };
+  input.pipe(stream, { end: false });
+  input.once('end', ended);
+  // a socket already closed by the daemon: the input is simply no longer wanted
+  stream.on('error', () => undefined);
+  return () => {
+    input.off('end', ended);
+    input.unpipe(stream);
+    input.pause();
+    // a reader of the job's input that never ends (`yes | srun ...`) must not keep this process alive
+    (input as Partial<NodeJS.ReadStream>).destroy?.();
+  };
+}
+
+async function exec(docker: Docker, id: string, request: ExecRequest, io: ContainerIo): Promise<ExecSession> {
+  const execution = await docker.getContainer(id).exec({
+    Cmd: request.command,
+    AttachStdin: io.stdin !== undefined,
+    AttachStdout: true,
+    AttachStderr: true,
+    Tty: request.tty,
+  });
+  const stream = (await execution.start({ hijack: true, stdin: io.stdin !== undefined, Tty: request.tty })) as NodeJS.ReadWriteStream;
+  const stopInput = passInput(io.stdin, stream);
+  const ended = new Promise<void>((resolve) => {
+    if (request.tty) stream.pipe(io.stdout, { end: false });
+    else docker.modem.demuxStream(stream, io.stdout, io.stderr);
+    stream.on('end', resolve);
+    stream.on('close', resolve);
+    stream.on('error', () => resolve());
+  });
+  return {
+    resize: async (rows, columns) => {
+      await execution.resize({ h: rows, w: columns });
+    },
+    exited: ended.then(async () => {
+      stopInput();
+      return (await execution.inspect()).ExitCode ?? 1;
+    }),
+  };
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {

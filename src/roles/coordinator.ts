@@ -4,12 +4,11 @@ import type { DoneReason, UpReport } from '../channel/messages.js';
 import { channelPorts } from '../channel/ports.js';
 import { openChannelServer, type ChannelServer } from '../channel/server.js';
 import { ensureJobDir, startHeartbeat } from '../coordination.js';
-import { START_JOB } from '../container-command.js';
+import { controlFifoPath, newNonce, openControlFifo } from '../control-fifo.js';
 import type { AttachedContainer } from '../docker/client.js';
 import { LaunchError } from '../errors.js';
 import { FactLog } from '../facts.js';
 import { LABELS } from '../labels.js';
-import { jobEndMarker } from '../job-end.js';
 import { allSettledOrFirstError } from '../settle.js';
 import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../job-env.js';
 import { createClientMaterial, writeHostFiles, type NodeEndpoint } from '../ssh/material.js';
@@ -19,6 +18,7 @@ import { waitForNodes } from '../readiness.js';
 import { firstFreePort } from '../ports.js';
 import { resolveSlots } from '../slots.js';
 import { Teardown } from '../teardown.js';
+import type { Terminal } from '../terminal.js';
 import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
@@ -75,6 +75,12 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     material.catch(() => undefined); // awaited by the readiness wait
     // a run that fails at once (no daemon) must not remove the job directory while the material is being written into it
     teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
+    // the job's link to this process (control-fifo.ts), made while the node prepares; its nonce is in no file, argument or variable
+    const nonce = newNonce();
+    const control = openControlFifo(controlFifoPath(plan.jobDir, plan.node));
+    control.catch(() => undefined); // awaited before the container starts
+    teardown.add('close the control FIFO', async () => (await control.catch(() => undefined))?.close());
+    const { stdin, terminal } = deps.input();
     const prepared = await preparing;
     const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
     ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
@@ -98,8 +104,10 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       .measure('container', () =>
         startNodeContainer(ownDeps, ctx, prepared, teardown, {
           beforeStart: async (id) => {
-            own = await deps.docker.attach(id, { stdout: deps.stdout, stderr: deps.stderr }, jobEndMarker(plan.jobId, plan.stepId));
+            await control;
+            own = await deps.docker.attach(id, { stdin, stdout: deps.stdout, stderr: deps.stderr }, { jobEndNonce: nonce, tty: terminal !== undefined });
           },
+          terminal: terminal !== undefined,
           // after the job's end the container exits by itself within milliseconds: a forced removal
           // then would race it with a kill (one more runc run on a busy node)
           ending: async () => {
@@ -113,6 +121,11 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
         throw error;
       });
     const container = attached(own, containerId);
+    teardown.add('stop passing the input on', async () => container.session.stopInput());
+    if (terminal !== undefined) {
+      const restore = onTerminal(terminal, container.session, log);
+      teardown.add('restore the terminal', async () => restore());
+    }
     // with workers, this node's own sshd must listen too (pdsh-style launchers log in to every host,
     // this one included); a one-node job starts without waiting for it
     const ownSshd = workers.length > 0 ? waitForOwnSshd(deps, ctx, container) : Promise.resolve();
@@ -125,9 +138,10 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     log.info(`running ${plan.scriptPath} on ${plan.nodes.length} node(s), np=${env.np}`);
     // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
     const code = await timings.measure('job', async () => {
-      container.session.send(START_JOB);
+      await (await control).go(nonce);
       return jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit));
     });
+    container.session.stopInput();
     deps.signal.throwIfAborted();
     done = 'finished';
     // workers start removing their containers now, while Docker removes this node's (AutoRemove)
@@ -190,6 +204,24 @@ function attached(session: AttachedContainer | undefined, id: string): OwnContai
     ended = true;
   });
   return { session, hasEnded: () => ended };
+}
+
+/**
+ * The user's terminal for the job's: raw mode (every key, Ctrl-C too, goes to the job), the window's
+ * size now and on each change. Returns the restore, for the teardown (run on every exit path).
+ */
+function onTerminal(terminal: Terminal, session: AttachedContainer, log: NodeDeps['log']): () => void {
+  const restore = terminal.raw();
+  const resize = (): void => {
+    const { rows, columns } = terminal.size();
+    session.resize(rows, columns).catch((error: unknown) => log.verbose(`terminal resize failed: ${String(error)}`));
+  };
+  resize();
+  const unsubscribe = terminal.onResize(resize);
+  return () => {
+    unsubscribe();
+    restore();
+  };
 }
 
 /** Until this node's sshd listens; a container that ended first is reported with sshd's own reason. */

@@ -22,6 +22,7 @@ import type { StepResources } from '../slurm/resources.js';
 import { assertPortFree } from '../ports.js';
 import type { CommandRunner } from '../runner.js';
 import type { Teardown } from '../teardown.js';
+import type { Terminal } from '../terminal.js';
 import type { Timings } from '../timings.js';
 
 /** The effects a node needs, passed in (the CLI gives the real ones, tests may give fakes). */
@@ -36,6 +37,8 @@ export interface NodeDeps {
   onPullProgress: (event: PullEvent) => void;
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
+  /** srun-docker's own input, and the user's terminal when input and output are one; asked for by the coordinator only (workers never read it). */
+  input: () => { stdin: NodeJS.ReadableStream; terminal: Terminal | undefined };
 }
 
 export interface NodeContext {
@@ -158,6 +161,8 @@ export interface ContainerHooks {
   ending: () => Promise<void>;
   /** After the forced removal (a no-op once AutoRemove has begun): until the container is gone. */
   removed: () => Promise<void>;
+  /** The job runs on a terminal (the container gets one). */
+  terminal: boolean;
 }
 
 /** Starts this node's container with sshd (the way cleared by prepareNode); its removal is registered before it is created. */
@@ -193,6 +198,7 @@ export async function startNodeContainer(
           imagePath: imagePath(prepared.facts.env),
           ssh: prepared.ssh.kind,
           dropbearPath: dropbearHostPath(),
+          terminal: hooks?.terminal,
         },
         dropped,
       ),

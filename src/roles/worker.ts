@@ -43,6 +43,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     let exited = false;
     await deps.timings.measure('container', () =>
       startNodeContainer(nodeDeps, ctx, prepared, teardown, {
+        terminal: false,
         beforeStart: async (id) => {
           held = await deps.docker.holdInput(id);
           void held.exited.then(() => (exited = true));

@@ -2,7 +2,7 @@ import type { Identity } from '../../src/identity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
-import type { AttachedContainer, ContainerFacts, DockerClient, HeldInput, ImageFacts } from '../../src/docker/client.js';
+import type { AttachedContainer, ContainerFacts, DockerClient, ExecSession, HeldInput, ImageFacts } from '../../src/docker/client.js';
 import { ROOT_DOCKER, type EngineFacts } from '../../src/docker/engine.js';
 import type { FileSystem } from '../../src/fs.js';
 import type { Logger } from '../../src/log.js';
@@ -154,7 +154,10 @@ export class FakeDocker implements DockerClient {
   attached: { id: string; startsBefore: number }[] = [];
   attach(id: string): Promise<AttachedContainer> {
     this.attached.push({ id, startsBefore: this.starts });
-    return Promise.resolve({ send: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
+    return Promise.resolve({ resize: async () => undefined, stopInput: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
+  }
+  exec(): Promise<ExecSession> {
+    return Promise.reject(new Error('exec is not faked'));
   }
   held: string[] = [];
   holdInput(id: string): Promise<HeldInput> {

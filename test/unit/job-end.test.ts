@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { JOB_END_LEAD, JobEndStripper, jobEndMarker } from '../../src/job-end.js';
 
-const MARKER = jobEndMarker('1234', '0');
+const MARKER = jobEndMarker('5f0c9a7e3b1d4c2a8e6f0b9d7c5a3e1f');
 const line = (code: number | string): string => `${JOB_END_LEAD}${MARKER}:${code}\n`;
 
 /** Feeds the chunks through a stripper; what came out, and the codes it reported. */
@@ -60,8 +60,8 @@ describe('JobEndStripper: the job-end line taken out of the job output', () => {
     expect(out.toString()).toBe('loss 0.5s');
   });
 
-  it("another job step's line is output like any other", async () => {
-    const other = `${JOB_END_LEAD}${jobEndMarker('1234', '1')}:0\n`;
+  it('a line with another nonce (one the job printed, guessed or seen elsewhere) is output like any other', async () => {
+    const other = `${JOB_END_LEAD}${jobEndMarker('0000')}:0\n${JOB_END_LEAD}srun-docker-job-end:5f0c9a7e:0\n`;
     const { out, codes } = await strip([`${other}done\n${line(0)}`]);
     expect(out.toString()).toBe(`${other}done\n`);
     expect(codes).toEqual([0]);
@@ -101,5 +101,20 @@ describe('JobEndStripper: the job-end line taken out of the job output', () => {
   it('a line with no number in it still ends the job, with no code', async () => {
     const { codes } = await strip([`${JOB_END_LEAD}${MARKER}:x\n`]);
     expect(codes).toEqual([undefined]);
+  });
+
+  it('a terminal\'s line ends in \\r\\n: found, and taken out whole', async () => {
+    const { out, codes } = await strip([`$ exit 4\r\n${JOB_END_LEAD}${MARKER}:4\r\nlate\r\n`]);
+    expect(out.toString()).toBe('$ exit 4\r\nlate\r\n');
+    expect(codes).toEqual([4]);
+  });
+
+  it('a terminal\'s line split at every byte, the \\r\\n too', async () => {
+    const whole = `x\r\n${JOB_END_LEAD}${MARKER}:130\r\n`;
+    for (let cut = 1; cut < whole.length; cut += 1) {
+      const { out, codes } = await strip([whole.slice(0, cut), whole.slice(cut)], false);
+      expect(out.toString(), `cut at ${cut}`).toBe('x\r\n');
+      expect(codes, `cut at ${cut}`).toEqual([130]);
+    }
   });
 });

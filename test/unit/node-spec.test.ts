@@ -18,7 +18,7 @@ const allocation = (nodeName: string, role: 'coordinator' | 'worker'): Allocatio
   resources: {},
 });
 
-function specFor(nodeName: string, role: 'coordinator' | 'worker') {
+function specFor(nodeName: string, role: 'coordinator' | 'worker', terminal?: boolean) {
   const options = runOptions({ script: 'train.sh', scriptArgs: ['--epochs', '3'] });
   const plan = buildLaunchPlan(options, allocation(nodeName, role), {
     cwd: '/home/alice/work',
@@ -27,18 +27,24 @@ function specFor(nodeName: string, role: 'coordinator' | 'worker') {
     env: {},
     scriptExecutable: true,
   });
-  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti' };
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti', terminal };
   return nodeContainerSpec(options, plan, facts);
 }
 
 const JOB = '/home/alice/.srun-docker/jobs/4242.0';
 
 describe('nodeContainerSpec: who runs the job', () => {
-  it("the coordinator's container takes its input and runs the script with the job's variables file", () => {
+  it("the coordinator's container takes its input and runs the script with the job's variables file, started over its control FIFO", () => {
     const s = specFor('n1', 'coordinator');
-    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, 'srun-docker-job-end:4242.0', '/home/alice/work/train.sh', '--epochs', '3']);
-    expect(s).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true });
-    expect(s.Tty).toBeUndefined();
+    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, `${JOB}/nodes/n1.control`, '/home/alice/work/train.sh', '--epochs', '3']);
+    expect(s).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false });
+    // the nonce that ends the job is in no argument, variable or label: it travels on the FIFO
+    expect(JSON.stringify([s.Cmd, s.Env, s.Labels])).not.toMatch(/job-end/);
+  });
+
+  it("on a terminal, the coordinator's container has one (the job's); a worker's never", () => {
+    expect(specFor('n1', 'coordinator', true).Tty).toBe(true);
+    expect(specFor('n2', 'worker', true).Tty).toBeUndefined();
   });
 
   it("a worker's container runs sshd alone, its input held by its srun-docker, no output attached", () => {

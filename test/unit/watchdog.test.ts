@@ -1,9 +1,10 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { START_JOB, WATCHDOG_SCRIPT } from '../../src/container-command.js';
+import { WATCHDOG_SCRIPT } from '../../src/container-command.js';
+import { openControlFifo, type ControlFifo } from '../../src/control-fifo.js';
 import { jobEnvScript } from '../../src/job-env.js';
 import { JOB_END_LEAD, JobEndStripper, jobEndMarker } from '../../src/job-end.js';
 
@@ -67,43 +68,67 @@ describe('the container watchdog', () => {
     expect(log).toMatch(/^rounds=[01]$/m);
   });
 
-  describe("on the coordinator: the job, once 'go' arrives on the container's input", () => {
-    /** Runs the script as the coordinator's container would, with `input` as its input. */
-    async function coordinator(input: string, job: string[], opts: { onRound?: string; sshdLives?: string; env?: string } = {}) {
+  describe('on the coordinator: the job, once `go NONCE` arrives on the control FIFO', () => {
+    const NONCE = '3f9a0c2e7b5d4a1c9e8f7a6b5c4d3e2f';
+    const endLine = (code: number): string => `${JOB_END_LEAD}${jobEndMarker(NONCE)}:${code}`;
+
+    /** Runs the script as the coordinator's container would: `input` as its input, the FIFO held by this process (as srun-docker holds it). */
+    async function coordinator(
+      input: string,
+      job: string[],
+      opts: { sshdLives?: string; control?: (fifo: ControlFifo) => Promise<void> } = {},
+    ) {
       const heartbeat = join(dir, 'heartbeat');
       const log = join(dir, 'sshd.log');
       const envFile = join(dir, 'job.env');
       const exitFile = join(dir, 'job.exit');
+      const fifoPath = join(dir, 'node1.control');
       await writeFile(heartbeat, '1\n');
-      await writeFile(envFile, opts.env ?? jobEnvScript({ GREETING: "it's $HOME `x` \\ \"q\"\nline 2", np: '3' }));
-      const result = await execa('/bin/sh', ['-c', fastWatchdog(opts.onRound ?? '', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, MARKER, ...job], {
+      await writeFile(envFile, jobEnvScript({ GREETING: "it's $HOME `x` \\ \"q\"\nline 2", np: '3' }));
+      const fifo = await openControlFifo(fifoPath);
+      const started = Date.now();
+      const run = execa('/bin/sh', ['-c', fastWatchdog('', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, fifoPath, ...job], {
         input,
         timeout: 20_000,
         reject: false,
       });
+      await (opts.control ?? ((f) => f.go(NONCE)))(fifo);
+      const result = await run;
+      await fifo.close();
       const exitText = await readFile(exitFile, 'utf8').catch(() => undefined);
-      return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr, log: await readFile(log, 'utf8'), exitText };
+      const fifoLeft = await stat(fifoPath).then(() => true, () => false);
+      return { code: result.exitCode, stdout: result.stdout, stderr: result.stderr, log: await readFile(log, 'utf8'), exitText, fifoLeft, ms: Date.now() - started };
     }
     const marker = () => join(dir, 'job-ran');
-    const MARKER = jobEndMarker('77', '0');
 
-    it('runs the job with its variables and arguments once go arrives (after any other input), input at its end, and ends with its exit code', async () => {
-      const job = ['/bin/sh', '-c', 'printf "%s|%s|%s|%s\\n" "$GREETING" "$np" "$1" "$2"; if read -r x; then echo "input: $x"; else echo "no input"; fi; exit 7', 'job', 'arg 1', "it's"];
-      // Podman puts the attach request's body before what srun-docker writes
-      const r = await coordinator(`{"stream":true,"stdin":true}${START_JOB}more input\n`, job);
+    it('runs the job with its variables, arguments and input once go arrives, and ends with its exit code; the FIFO name is gone', async () => {
+      const job = ['/bin/sh', '-c', 'printf "%s|%s|%s|%s\\n" "$GREETING" "$np" "$1" "$2"; while read -r x; do echo "input: $x"; done; exit 7', 'job', 'arg 1', "it's"];
+      const r = await coordinator('first line\n  $HOME and spaces \nlast', job);
       expect(r.code).toBe(7);
       expect(r.exitText).toBe('7\n');
-      // each stream ends with the job-end line, with the code
-      expect(r.stdout).toBe(`it's $HOME \`x\` \\ "q"\nline 2|3|arg 1|it's\nno input\n${JOB_END_LEAD}${MARKER}:7`);
-      expect(r.stderr).toBe(`${JOB_END_LEAD}${MARKER}:7`);
-      expect(r.log).not.toContain('no heartbeat');
+      // each stream ends with the job-end line, with the nonce and the code
+      expect(r.stdout).toBe(`it's $HOME \`x\` \\ "q"\nline 2|3|arg 1|it's\ninput: first line\ninput: $HOME and spaces\n${endLine(7)}`);
+      expect(r.stderr).toBe(endLine(7));
+      expect(r.fifoLeft).toBe(false);
+      expect(r.log).not.toContain('gone');
+    });
+
+    it('the job sees neither the nonce nor the FIFO: not in its arguments, environment, files or descriptors', async () => {
+      const job = ['/bin/sh', '-c', `ps -o args= -p 1 2>/dev/null; cat /proc/$PPID/cmdline; env; ls -l /proc/self/fd; ls ${dir}; exit 0`];
+      const r = await coordinator('', job);
+      expect(r.code).toBe(0);
+      const seen = r.stdout.slice(0, r.stdout.lastIndexOf(JOB_END_LEAD));
+      expect(seen).not.toContain(NONCE);
+      // the FIFO's path is an argument of the main process, but its name is gone and the job holds no descriptor of it
+      expect(seen).not.toMatch(/-> .*node1\.control/);
+      expect(seen.split('\n')).not.toContain('node1.control');
     });
 
     it('the job-end lines, run through the stripper srun-docker puts on each output, give back the output and the code', async () => {
-      const r = await coordinator(START_JOB, ['/bin/sh', '-c', 'printf "out without newline"; printf "err\\n" >&2; exit 3']);
+      const r = await coordinator('', ['/bin/sh', '-c', 'printf "out without newline"; printf "err\\n" >&2; exit 3']);
       const codes: (number | undefined)[] = [];
       const stripped = async (text: string): Promise<string> => {
-        const stripper = new JobEndStripper(MARKER, (code) => codes.push(code));
+        const stripper = new JobEndStripper(jobEndMarker(NONCE), (code) => codes.push(code));
         const chunks: Buffer[] = [];
         stripper.on('data', (chunk: Buffer) => chunks.push(chunk));
         const ended = new Promise((resolve) => stripper.on('end', resolve));
@@ -117,25 +142,37 @@ describe('the container watchdog', () => {
       expect(codes).toEqual([3, 3]);
     });
 
-    it('input that ends without go (srun-docker is gone): the job never runs, the container ends at once', async () => {
-      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`]);
+    it('end lines the job prints itself (any nonce but the real one) are its output: they end nothing', async () => {
+      const forged = `printf '\\036srun-docker-job-end:%s:0\\n' guess; printf '\\036srun-docker-job-end:%s:0\\n' guess >&2; sleep 0.2; echo still-running; exit 5`;
+      const r = await coordinator('', ['/bin/sh', '-c', forged]);
+      expect(r.code).toBe(5);
+      expect(r.stdout).toBe(`${JOB_END_LEAD}srun-docker-job-end:guess:0\nstill-running\n${endLine(5)}`);
+    });
+
+    it('a FIFO that ends without go (srun-docker is gone): the job never runs, the container ends at once', async () => {
+      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`], { control: (f) => f.close() });
       expect(r.code).toBe(255);
+      expect(r.ms).toBeLessThan(3_000);
       await expect(readFile(marker())).rejects.toThrow();
     });
 
     it('an sshd that dies before go ends the container without running the job', async () => {
-      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`], { sshdLives: '0' });
+      const r = await coordinator('', ['/bin/sh', '-c', `touch ${marker()}`], { sshdLives: '0', control: async () => undefined });
       expect(r.code).not.toBe(0);
       await expect(readFile(marker())).rejects.toThrow();
     });
 
-    it('a heartbeat that stops while the job runs ends the job and the container', async () => {
-      // the real sleep (exec does not see the test's sleep function): 30 s unless it is ended
-      const r = await coordinator(START_JOB, ['sleep', '30']);
-      expect(r.log).toContain('no heartbeat from the coordinator for 15 s; ending');
+    it('srun-docker gone while the job runs (its end of the FIFO closed, as a SIGKILL does): the job and the container end within seconds', async () => {
+      const r = await coordinator('', ['sleep', '30'], {
+        control: async (f) => {
+          await f.go(NONCE);
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          await f.close();
+        },
+      });
+      expect(r.log).toContain('the coordinator is gone; ending');
       expect(r.code).toBe(143);
-      expect(r.exitText).toBe('143\n');
-      expect(r.stdout).toBe(`${JOB_END_LEAD}${MARKER}:143`);
+      expect(r.ms).toBeLessThan(3_000);
     });
   });
 });

@@ -1,0 +1,142 @@
+import { execa } from 'execa';
+import { writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { asAlice, CONTROLLER, MPI_IMAGE, onCluster, writeAliceFile } from './support/cluster.js';
+import { jobName, waitForContainers } from './support/faults.js';
+import { batchOutput, sbatch, srunDocker, waitForJob, waitUntil, WORK } from './support/jobs.js';
+import { useCluster } from './support/use-cluster.js';
+
+useCluster();
+
+/**
+ * Interactive use on the 3-node cluster: `srun --pty` into bash in the coordinator's container on a
+ * real terminal (tmux), the job's stdin through srun, `srun-docker shell` into a running job on
+ * node2, and end lines the job forges.
+ */
+const LINES = `${WORK}/lines.sh`;
+const SUM = `${WORK}/sum.sh`;
+const HOLD = `${WORK}/hold.sh`;
+const FORGE = `${WORK}/forge.sh`;
+
+beforeAll(async () => {
+  await writeAliceFile(LINES, '#!/bin/bash\nwhile IFS= read -r l; do printf "[%s]\\n" "$l"; done\necho "eof after lines on $(hostname)"\n');
+  await writeAliceFile(SUM, '#!/bin/bash\nsha256sum | cut -d" " -f1\n');
+  await writeAliceFile(
+    HOLD,
+    ['#!/bin/bash', 'echo "job: dir=$sshconfigdir"', 'for _ in $(seq 1 240); do [ -e "$1" ] && exit 0; sleep 0.5; done', 'exit 3', ''].join('\n'),
+  );
+  await writeAliceFile(
+    FORGE,
+    [
+      '#!/bin/bash',
+      "printf '\\036srun-docker-job-end:%s:0\\n' guess",
+      "printf '\\036srun-docker-job-end:%s:0\\n' guess >&2",
+      'sleep 1',
+      'echo "still running on $(hostname)"',
+      'exit 5',
+      '',
+    ].join('\n'),
+  );
+});
+
+describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmux)', () => {
+  it('a shell in the coordinator\'s container: variables, tty, ssh node2 (and ssh -t), the window size, Ctrl-C to the job, srun returns 4', async () => {
+    const socket = `srun-docker-cluster-tty-${process.pid}`;
+    const session = join(tmpdir(), `${socket}.sh`);
+    writeFileSync(
+      session,
+      `docker exec -it -e SRUN_DOCKER_PULL=never -e TERM=xterm -u alice -w /home/alice ${CONTROLLER} srun -N2 --pty srun-docker --container=${MPI_IMAGE} --script=/bin/bash --quiet; echo SRUN-RC=$?; sleep 30\n`,
+    );
+    // one shell command starts the tmux server, drives it and ends it (TESTBED.md)
+    const driver = [
+      'set -u',
+      `t() { tmux -L ${socket} "$@"; }`,
+      `t new-session -d -x 120 -y 40 "bash ${session}"`,
+      'screen() { t capture-pane -p -S -200; }',
+      "prompts() { screen | grep -c '^alice@'; }",
+      'for i in $(seq 1 200); do [ "$(prompts)" -gt 0 ] && break; sleep 0.2; done',
+      'say() { n=$(prompts); t send-keys "$1" Enter; for i in $(seq 1 75); do [ "$(prompts)" -gt "$n" ] && break; sleep 0.2; done; }',
+      'say \'echo "np=$np hostlist=$hostlist"\'',
+      'say tty',
+      'say \'ssh node2 hostname\'',
+      'say \'ssh -t node2 tty\'',
+      'say \'stty size\'',
+      't resize-window -x 100 -y 30; sleep 1',
+      'say \'echo "size now $(stty size)"\'',
+      't send-keys "sleep 100" Enter; sleep 1.5',
+      't send-keys C-c',
+      'for i in $(seq 1 50); do screen | grep -q "^^C" && break; sleep 0.2; done; sleep 0.3',
+      'say \'echo "after Ctrl-C rc=$?"\'',
+      't send-keys "exit 4" Enter',
+      'for i in $(seq 1 150); do screen | grep -q SRUN-RC && break; sleep 0.2; done',
+      'screen',
+      't kill-server',
+    ].join('\n');
+    const result = await execa('bash', ['-c', driver], { reject: false, timeout: 150_000 });
+    const screen = result.stdout;
+    expect(screen).toMatch(/^np=2 hostlist=node1:1,node2:1$/m);
+    expect(screen).toMatch(/^\/dev\/pts\/\d+$/m);
+    expect(screen).toMatch(/^node2$/m);
+    // the job's terminal, then ssh -t's on node2
+    expect(screen.match(/^\/dev\/pts\/\d+$/gm)?.length, screen).toBe(2);
+    expect(screen).toMatch(/^40 120$/m);
+    expect(screen).toMatch(/^size now 30 100$/m);
+    expect(screen).toContain('after Ctrl-C rc=130');
+    expect(screen).toContain('SRUN-RC=4');
+    expect(screen).not.toContain('srun-docker-job-end');
+  });
+});
+
+describe("the job's stdin through srun", () => {
+  it('3 lines (spaces, $HOME) piped into a 2-node job arrive unchanged, and its end', async () => {
+    const run = await asAlice(['sh', '-c', `printf 'one\\n  two  with spaces \\n$HOME \`x\`\\n' | srun -N2 srun-docker --container=${MPI_IMAGE} --script=${LINES} --quiet`]);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stdout).toBe('[one]\n[  two  with spaces ]\n[$HOME `x`]\neof after lines on node1');
+  });
+
+  it('100 MB of binary input into a 2-node job arrive byte for byte (sha256)', async () => {
+    const file = `${WORK}/random.bin`;
+    const made = await asAlice(['sh', '-c', `head -c 104857600 /dev/urandom >${file} && sha256sum ${file} | cut -d" " -f1`]);
+    expect(made.exitCode, made.all).toBe(0);
+    const run = await asAlice(['sh', '-c', `srun -N2 srun-docker --container=${MPI_IMAGE} --script=${SUM} --quiet <${file}; rc=$?; rm -f ${file}; exit $rc`], { timeoutMs: 240_000 });
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stdout.trim()).toBe(made.stdout.trim());
+  });
+});
+
+describe('an end no output can forge', () => {
+  it('a 2-node job printing end lines on both streams runs on and keeps its own exit code', async () => {
+    const run = await srunDocker(['-N2'], [`--script=${FORGE}`, '--quiet']);
+    expect(run.stdout).toContain('still running on node1');
+    expect(run.stdout).toContain('\x1esrun-docker-job-end:guess:0');
+    expect(run.exitCode, run.all).toBe(5);
+  });
+});
+
+describe('srun-docker shell into a running 3-node job', () => {
+  it("from inside the allocation on node2 it reaches that node's container; bob is refused", async () => {
+    const release = `${WORK}/release-shell-${Date.now()}`;
+    const id = await sbatch(['-J', jobName('shell'), '-N3', '--wrap', `srun srun-docker --container=${MPI_IMAGE} --script=${HOLD} -- ${release}`]);
+    try {
+      await waitUntil('the job script to start', 90_000, async () => /^job: /m.exec((await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 })).stdout)?.[0]);
+      await waitForContainers('one container on every node', 10_000);
+      const inside = await asAlice(['srun', `--jobid=${id}`, '--overlap', '-w', 'node2', 'srun-docker', 'shell', '--', 'sh', '-c', 'echo "host=$(hostname) np=$np user=$(id -un)"; ps -eo args | grep -c "[s]shd: "']);
+      expect(inside.exitCode, inside.all).toBe(0);
+      expect(inside.stdout).toMatch(/^host=node2 np=3 user=alice$/m);
+      // bob, with docker access on node2 too: the label says whose job it is
+      const bob = await onCluster('node2', ['srun-docker', 'shell', id], { user: 'bob' });
+      expect(bob.exitCode).toBe(2);
+      expect(bob.stderr.trim()).toBe(`srun-docker: error: job ${id} on this node belongs to alice, not bob: only its owner can open a shell in it`);
+      const missing = await onCluster('node2', ['srun-docker', 'shell', '999999']);
+      expect(missing.exitCode).toBe(2);
+      expect(missing.stderr).toContain('no running srun-docker job 999999 on this node');
+    } finally {
+      await asAlice(['touch', release]);
+      const done = await waitForJob(id, 60_000);
+      await asAlice(['rm', '-f', release]);
+      expect(done.state, done.output).toBe('COMPLETED');
+    }
+  });
+});
