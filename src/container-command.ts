@@ -1,40 +1,18 @@
 /**
- * What a node's container runs: sshd, watched by a few lines of POSIX sh. The watchdog ends the
- * container (and Docker removes it, AutoRemove) when the coordinator's heartbeat stops moving — so
- * no container outlives its job even when srun-docker itself was killed with SIGKILL and nothing
- * was left to remove it. sshd's own messages go to a file in the job directory, where they survive
- * the container for the error message.
- *
- * The coordinator's container also runs the job, as its main process (a `docker exec` cost every job
- * ~50 ms of the daemon's time, and a container still running sshd had to be killed instead of just
- * ending). It is not watched by the heartbeat: srun-docker opened the control FIFO $8 before the
- * start, and writes `go NONCE` to it once every node answers; the job then runs with the variables of
- * $6 and the container's input as its own, a line with the nonce and the exit code ends each output
- * stream, the code goes to $7, and the container ends with it. The FIFO's end — before `go` or
- * after — means srun-docker is gone (the kernel closes its end even on SIGKILL): the container ends
- * within a second or two.
+ * What the coordinator's container runs: sshd beside the job, as its main process (a `docker exec`
+ * cost every job ~50 ms of the daemon's time, and a container still running sshd had to be killed
+ * instead of just ending). srun-docker opened the control FIFO $5 before the start, and writes
+ * `go NONCE` to it once every node answers; the job then runs with the variables of $3 and the
+ * container's input as its own, a line with the nonce and the exit code ends each output stream,
+ * the code goes to $4, and the container ends with it. The FIFO's end — before `go` or after — means
+ * srun-docker is gone (the kernel closes its end even on SIGKILL): the container ends within a
+ * second or two. sshd's own messages go to $2, a file in the job directory, where they survive the
+ * container for the error message.
  */
-export const WATCHDOG_SCRIPT = [
+export const COORDINATOR_SCRIPT = [
   // $1: the ssh server's command line (ssh/server.ts: the image's sshd or the built-in one), exec'd in the subshell
-  'eval "$1" 2>>"$5" & sshd=$!',
-  // a function sees its own arguments as $1...: it gets these by name
-  'beats=$3; stale=$4; log=$5',
-  // returns once sshd has ended: on its own (1), or stopped here because the heartbeat stopped (0)
-  'watch() {',
-  '  last=; still=0; tick=0',
-  '  while kill -0 "$sshd" 2>/dev/null; do',
-  '    sleep 1; tick=$((tick + 1))',
-  // sshd is looked at every second (an sshd that cannot start ends the container at once), the heartbeat every 5
-  '    [ $((tick % 5)) -eq 0 ] || continue',
-  '    beat=$(cat "$beats" 2>/dev/null || echo gone)',
-  // a heartbeat file that is gone (the job directory was removed) counts as a stopped heartbeat, not as a new beat
-  '    if [ "$beat" = "$last" ] || [ "$beat" = gone ]; then still=$((still + 5)); else still=0; last=$beat; fi',
-  '    if [ "$still" -ge "$stale" ]; then echo "srun-docker: no heartbeat from the coordinator for $still s; ending" >>"$log"; kill "$sshd"; return 0; fi',
-  '  done',
-  '  return 1',
-  '}',
-  'if [ -z "$6" ]; then watch && exit 0; wait "$sshd"; exit; fi',
-  'env=$6; exitfile=$7; fifo=$8; shift 8',
+  'eval "$1" 2>>"$2" & sshd=$!',
+  'log=$2; env=$3; exitfile=$4; fifo=$5; shift 5',
   // the control FIFO (control-fifo.ts): srun-docker holds it open; once this process holds it too,
   // its name goes, so nothing in the job can open it (a writer of its own would hide srun-docker's end).
   // Opened read-write first, so that it never blocks (srun-docker may be gone already), then read-only.
@@ -77,21 +55,16 @@ export const WORKER_SCRIPT = [
   // an asynchronous list's input is /dev/null in sh: the watcher gets the container's input as fd 3
   'exec 3<&0 </dev/null',
   // $1: the ssh server's command line (ssh/server.ts: the image's sshd or the built-in one), exec'd in the subshell
-  '( exec 3<&-; eval "$1" ) 2>>"$3" & sshd=$!',
-  'log=$3',
+  '( exec 3<&-; eval "$1" ) 2>>"$2" & sshd=$!',
+  'log=$2',
   '( while IFS= read -r _ <&3; do :; done; echo "srun-docker: input closed (srun-docker ended); ending" >>"$log"; kill "$sshd" 2>/dev/null ) &',
   'exec 3<&-',
   'wait "$sshd"',
 ].join('\n');
 
-/** Longer than the worker process's own limit (15 s), so in the normal case srun-docker acts first. */
-export const CONTAINER_STALE_SECONDS = 45;
-
 export interface ContainerCommandInput {
   /** The ssh server, as a shell command that execs it (serverCommandLine in ssh/server.ts). */
   server: string;
-  sshdPort: number;
-  heartbeat: string;
   sshdLog: string;
   /**
    * The coordinator's: the job's command, the file of its variables (sourced once `go` arrives), the
@@ -102,20 +75,11 @@ export interface ContainerCommandInput {
 
 export function containerCommand(input: ContainerCommandInput): { Entrypoint: string[]; Cmd: string[] } {
   if (input.job === undefined) {
-    return { Entrypoint: ['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker'], Cmd: [input.server, String(input.sshdPort), input.sshdLog] };
+    return { Entrypoint: ['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker'], Cmd: [input.server, input.sshdLog] };
   }
+  const { job } = input;
   return {
-    Entrypoint: ['/bin/sh', '-c', WATCHDOG_SCRIPT, 'srun-docker-watchdog'],
-    Cmd: [
-      input.server,
-      String(input.sshdPort),
-      input.heartbeat,
-      String(CONTAINER_STALE_SECONDS),
-      input.sshdLog,
-      input.job?.envFile ?? '',
-      input.job?.exitFile ?? '',
-      input.job?.controlFifo ?? '',
-      ...(input.job?.command ?? []),
-    ],
+    Entrypoint: ['/bin/sh', '-c', COORDINATOR_SCRIPT, 'srun-docker-coordinator'],
+    Cmd: [input.server, input.sshdLog, job.envFile, job.exitFile, job.controlFifo, ...job.command],
   };
 }

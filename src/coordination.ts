@@ -10,34 +10,11 @@ import type { Logger } from './log.js';
  * the job directory, which the coordinator alone makes and which every other node opens only after
  * the coordinator's hello said it exists.
  */
-export const HEARTBEAT_INTERVAL_MS = 2_000;
-
 /** The coordinator makes the job directory (0700) with its nodes/ folder before it opens the channel. */
 export async function ensureJobDir(fs: FileSystem, dir: JobDir): Promise<void> {
   await fs.mkdir(dirname(dir.root), 0o700);
   await fs.mkdir(dir.root, 0o700);
   await fs.mkdir(dir.nodesDir, 0o700);
-}
-
-/**
- * Starts rewriting the heartbeat file that the coordinator's own container watches (the only reader:
- * one small write every 2 s on one node); the returned function stops it, once its last write has finished.
- */
-export function startHeartbeat(fs: FileSystem, dir: JobDir): () => Promise<void> {
-  let beat = 0;
-  let writing: Promise<void> = Promise.resolve();
-  const write = (): void => {
-    beat += 1;
-    writing = fs.writeFile(dir.heartbeat, `${beat}\n`, 0o600).catch(() => undefined);
-  };
-  write();
-  const timer = setInterval(write, HEARTBEAT_INTERVAL_MS);
-  timer.unref();
-  // the last write is awaited: one still under way when the job directory is removed would leave it behind
-  return async () => {
-    clearInterval(timer);
-    await writing;
-  };
 }
 
 /**

@@ -12,8 +12,6 @@ export interface JobDir {
   coordinator: string;
   /** The job step's secret (hex, 0600): both ends of the control channel prove they know it. */
   secret: string;
-  /** Rewritten by the coordinator every few seconds for its own container's watchdog (on this node only). */
-  heartbeat: string;
   nodesDir: string;
   clientKey: string;
   authorizedKeys: string;
@@ -41,7 +39,6 @@ export function jobDirAt(root: string): JobDir {
     root,
     coordinator: join(root, 'coordinator.json'),
     secret: join(root, 'secret'),
-    heartbeat: join(root, 'heartbeat'),
     nodesDir: join(root, 'nodes'),
     clientKey: join(root, 'id_ed25519'),
     authorizedKeys: join(root, 'authorized_keys'),

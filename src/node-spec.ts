@@ -74,8 +74,6 @@ export function nodeContainerSpec(
         sessionPath: `${plan.jobDir.binDir}:${facts.imagePath}`,
         uid: facts.identity.uid,
       }),
-      sshdPort: plan.port,
-      heartbeat: plan.jobDir.heartbeat,
       sshdLog: sshdLogPath(plan.jobDir, plan.node),
       job,
     }),

@@ -3,7 +3,7 @@ import { newSecret } from '../channel/auth.js';
 import type { DoneReason, UpReport } from '../channel/messages.js';
 import { channelPorts } from '../channel/ports.js';
 import { openChannelServer, type ChannelServer } from '../channel/server.js';
-import { ensureJobDir, startHeartbeat } from '../coordination.js';
+import { ensureJobDir } from '../coordination.js';
 import { controlFifoPath, newNonce, openControlFifo } from '../control-fifo.js';
 import type { AttachedContainer } from '../docker/client.js';
 import { LaunchError } from '../errors.js';
@@ -63,8 +63,6 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       });
       teardown.add('tell workers the job is over', async () => channel.broadcastDone(done));
     }
-    const stopHeartbeat = startHeartbeat(fs, plan.jobDir);
-    teardown.add('stop heartbeat', stopHeartbeat);
 
     // the job directory is made above, before the teardown that removes it is registered
     const preparing = timings.measure('prepare', () => prepareNode(ownDeps, ctx, Promise.resolve()));

@@ -251,7 +251,7 @@ export async function containerStopped(fs: FileSystem, plan: LaunchPlan): Promis
 
 /** sshd's log also holds harmless lines about probes that hung up; only a failure explains a stop. */
 function sshdFailure(log: string): string | undefined {
-  const failures = log.split('\n').filter((l) => /fatal|error|not found|no heartbeat|Bind to port|in use|Could not load|Permission denied/i.test(l));
+  const failures = log.split('\n').filter((l) => /fatal|error|not found|Bind to port|in use|Could not load|Permission denied/i.test(l));
   return failures.pop()?.trim();
 }
 

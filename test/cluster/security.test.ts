@@ -104,7 +104,7 @@ describe('security of a running job', () => {
       // the client key, and every node's own host key (each made by srun-docker on that node)
       const keys = ['id_ed25519', ...NODES.map((n) => `nodes/${n}.ssh_host_ed25519_key`)];
       for (const key of keys) expect(modes.get(key), `${key}\n${stat.stdout}`).toEqual({ mode: '600', owner: 'alice' });
-      for (const file of ['authorized_keys', 'known_hosts', 'ssh_config', 'heartbeat', ...NODES.map((n) => `nodes/${n}.sshd_config`)]) {
+      for (const file of ['authorized_keys', 'known_hosts', 'ssh_config', 'secret', 'coordinator.json', ...NODES.map((n) => `nodes/${n}.sshd_config`)]) {
         expect(modes.get(file), `${file}\n${stat.stdout}`).toEqual({ mode: '600', owner: 'alice' });
       }
       for (const [name, { mode, owner }] of modes) {

@@ -32,7 +32,7 @@ function spec(overrides: Partial<ContainerSpecInput> & { dockoptsText?: string }
     resources: {},
     engine: ROOT_DOCKER,
     labels: {},
-    command: containerCommand({ server: 'exec /usr/sbin/sshd', sshdPort: 10_001, heartbeat: '/h', sshdLog: '/l' }),
+    command: containerCommand({ server: 'exec /usr/sbin/sshd', sshdLog: '/l' }),
     droppedDefaultUlimits: [],
     ...rest,
   });

@@ -36,8 +36,6 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     labels: { 'srun-docker.job': '7' },
     command: containerCommand({
       server: "exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345",
-      sshdPort: 12345,
-      heartbeat: '/home/alice/.srun-docker/jobs/7.0/heartbeat',
       sshdLog: '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
     }),
     droppedDefaultUlimits: [],
@@ -208,10 +206,9 @@ describe('buildContainerSpec: labels and sshd', () => {
     expect(s.Entrypoint).toEqual(['/bin/sh', '-c', WORKER_SCRIPT, 'srun-docker-worker']);
     expect(s.Cmd).toEqual([
       'exec /usr/sbin/sshd -D -e -f /home/alice/.srun-docker/jobs/7.0/sshd_config -p 12345',
-      '12345',
       '/home/alice/.srun-docker/jobs/7.0/nodes/n1.sshd.log',
     ]);
-    expect(WORKER_SCRIPT).toContain('eval "$1" ) 2>>"$3" & sshd=$!');
+    expect(WORKER_SCRIPT).toContain('eval "$1" ) 2>>"$2" & sshd=$!');
     expect(hostConfig().AutoRemove).toBe(true);
   });
 });

@@ -2,7 +2,7 @@ import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { channelWarner, ensureJobDir, readJobSecret, startHeartbeat } from '../../src/coordination.js';
+import { channelWarner, ensureJobDir, readJobSecret } from '../../src/coordination.js';
 import { LaunchError } from '../../src/errors.js';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor } from '../../src/jobdir.js';
@@ -15,7 +15,6 @@ const SECRET = 'ab'.repeat(32);
 function jobFs(): MemoryFs {
   const fs = new MemoryFs();
   void fs.mkdir(DIR.root);
-  fs.put(DIR.heartbeat, '1\n');
   return fs;
 }
 
@@ -114,25 +113,5 @@ describe('ensureJobDir on the real file system', () => {
     await nodeFileSystem.writeFile(join(dir.nodesDir, 'n2.sshd_config'), 'x', 0o600);
     await ensureJobDir(nodeFileSystem, dir);
     expect(await nodeFileSystem.readFile(join(dir.nodesDir, 'n2.sshd_config'))).toBe('x');
-  });
-});
-
-describe('startHeartbeat', () => {
-  it('its stop waits for the write under way (the job directory is removed right after)', async () => {
-    const fs = jobFs();
-    let finish: () => void = () => undefined;
-    const realWrite = fs.writeFile.bind(fs);
-    fs.writeFile = (path: string, text: string) =>
-      new Promise<void>((resolve) => {
-        finish = () => void realWrite(path, text).then(resolve);
-      });
-    const stop = startHeartbeat(fs, DIR);
-    let stopped = false;
-    const stopping = stop().then(() => (stopped = true));
-    await new Promise((r) => setTimeout(r, 10));
-    expect(stopped).toBe(false);
-    finish();
-    await stopping;
-    expect(await fs.readFile(DIR.heartbeat)).toBe('1\n');
   });
 });

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../src/allocation.js';
-import { CONTAINER_STALE_SECONDS } from '../../src/container-command.js';
 import { ROOT_DOCKER } from '../../src/docker/engine.js';
 import { nodeContainerSpec } from '../../src/node-spec.js';
 import { buildLaunchPlan } from '../../src/plan.js';
@@ -36,7 +35,7 @@ const JOB = '/home/alice/.srun-docker/jobs/4242.0';
 describe('nodeContainerSpec: who runs the job', () => {
   it("the coordinator's container takes its input and runs the script with the job's variables file, started over its control FIFO", () => {
     const s = specFor('n1', 'coordinator');
-    expect(s.Cmd?.slice(3)).toEqual([String(CONTAINER_STALE_SECONDS), `${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, `${JOB}/nodes/n1.control`, '/home/alice/work/train.sh', '--epochs', '3']);
+    expect(s.Cmd?.slice(1)).toEqual([`${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, `${JOB}/nodes/n1.control`, '/home/alice/work/train.sh', '--epochs', '3']);
     expect(s).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false });
     // the nonce that ends the job is in no argument, variable or label: it travels on the FIFO
     expect(JSON.stringify([s.Cmd, s.Env, s.Labels])).not.toMatch(/job-end/);
@@ -49,7 +48,7 @@ describe('nodeContainerSpec: who runs the job', () => {
 
   it("a worker's container runs sshd alone, its input held by its srun-docker, no output attached", () => {
     const s = specFor('n2', 'worker');
-    expect(s.Cmd?.slice(2)).toEqual([`${JOB}/nodes/n2.sshd.log`]);
+    expect(s.Cmd?.slice(1)).toEqual([`${JOB}/nodes/n2.sshd.log`]);
     expect([s.OpenStdin, s.StdinOnce, s.AttachStdin]).toEqual([true, true, true]);
     expect(s.AttachStdout).toBeUndefined();
   });

@@ -3,69 +3,29 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { WATCHDOG_SCRIPT } from '../../src/container-command.js';
+import { COORDINATOR_SCRIPT } from '../../src/container-command.js';
 import { openControlFifo, type ControlFifo } from '../../src/control-fifo.js';
 import { jobEnvScript } from '../../src/job-env.js';
 import { JOB_END_LEAD, JobEndStripper, jobEndMarker } from '../../src/job-end.js';
 
 /**
- * The container's watchdog, run for real by /bin/sh: sshd is replaced by a sleep (30 s, or `sshdLives`),
- * and `sleep` by a function that counts rounds — a round is one second of the real script, the
- * heartbeat is read every 5th — with no real waits, and can change the heartbeat ($hb) between rounds.
+ * The coordinator container's main process, run for real by /bin/sh: sshd is replaced by a sleep
+ * (30 s, or `sshdLives`), and `sleep` by a function that takes 10 ms, so its once-a-second looks at
+ * sshd cost no real waits.
  */
-function fastWatchdog(onRound: string, sshdLives = '30'): string {
+function fastScript(sshdLives = '30'): string {
   const sshd = 'eval "$1"';
-  expect(WATCHDOG_SCRIPT).toContain(sshd);
-  return [
-    'rounds=0; hb=$3',
-    `sleep() { command sleep 0.01; rounds=$((rounds + 1)); ${onRound} }`,
-    // the log's path is kept before the coordinator's part of the script shifts its arguments
-    'rounds_log=$5; trap \'echo "rounds=$rounds" >>"$rounds_log"\' EXIT',
-    WATCHDOG_SCRIPT.replace(sshd, `command sleep ${sshdLives}`),
-  ].join('\n');
+  expect(COORDINATOR_SCRIPT).toContain(sshd);
+  return ['sleep() { command sleep 0.01; }', COORDINATOR_SCRIPT.replace(sshd, `command sleep ${sshdLives}`)].join('\n');
 }
 
-describe('the container watchdog', () => {
+describe("the coordinator container's main process", () => {
   let dir = '';
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'srun-docker-watchdog-'));
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
-  });
-
-  async function run(onRound: string, sshdLives?: string): Promise<string> {
-    const heartbeat = join(dir, 'heartbeat');
-    const log = join(dir, 'sshd.log');
-    await writeFile(heartbeat, '1\n');
-    // stale after 15 "seconds": three rounds of 5 without a new beat
-    const result = await execa('/bin/sh', ['-c', fastWatchdog(onRound, sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log], { timeout: 20_000, reject: false });
-    expect(result.exitCode, result.all).toBe(0);
-    return readFile(log, 'utf8');
-  }
-
-  it('ends after three looks without a new beat once the heartbeat stops', async () => {
-    const log = await run('');
-    expect(log).toContain('no heartbeat from the coordinator for 15 s; ending');
-    expect(log).toContain('rounds=20'); // the look at 5 s sees the beat, those at 10, 15, 20 see it frozen
-  });
-
-  it('counts a heartbeat file that disappears (job directory removed) as stopped, not as a new beat', async () => {
-    const log = await run('[ "$rounds" = 2 ] && rm -f "$hb";');
-    expect(log).toContain('no heartbeat from the coordinator for 15 s; ending');
-    expect(log).toContain('rounds=15');
-  });
-
-  it('keeps running while the heartbeat moves', async () => {
-    // a new beat every second for 10 s, then it stops: the looks at 15, 20, 25 s see it frozen
-    const log = await run('[ "$rounds" -le 10 ] && echo "$rounds" >"$hb";');
-    expect(log).toContain('rounds=25');
-  });
-
-  it('an sshd that dies at once (it could not start) ends the container within a second, not five', async () => {
-    const log = await run('', '0');
-    expect(log).not.toContain('no heartbeat');
-    expect(log).toMatch(/^rounds=[01]$/m);
   });
 
   describe('on the coordinator: the job, once `go NONCE` arrives on the control FIFO', () => {
@@ -78,16 +38,14 @@ describe('the container watchdog', () => {
       job: string[],
       opts: { sshdLives?: string; control?: (fifo: ControlFifo) => Promise<void> } = {},
     ) {
-      const heartbeat = join(dir, 'heartbeat');
       const log = join(dir, 'sshd.log');
       const envFile = join(dir, 'job.env');
       const exitFile = join(dir, 'job.exit');
       const fifoPath = join(dir, 'node1.control');
-      await writeFile(heartbeat, '1\n');
       await writeFile(envFile, jobEnvScript({ GREETING: "it's $HOME `x` \\ \"q\"\nline 2", np: '3' }));
       const fifo = await openControlFifo(fifoPath);
       const started = Date.now();
-      const run = execa('/bin/sh', ['-c', fastWatchdog('', opts.sshdLives), 'srun-docker-watchdog', 'cfg', '1', heartbeat, '15', log, envFile, exitFile, fifoPath, ...job], {
+      const run = execa('/bin/sh', ['-c', fastScript(opts.sshdLives), 'srun-docker-coordinator', 'cfg', log, envFile, exitFile, fifoPath, ...job], {
         input,
         timeout: 20_000,
         reject: false,

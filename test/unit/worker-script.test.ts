@@ -17,7 +17,7 @@ describe("a worker container's main process", () => {
 
   /** `server` stands in for the ssh server's command line (ssh/server.ts), as the container gets it. */
   function start(server: string) {
-    return execa('/bin/sh', ['-c', WORKER_SCRIPT, 'srun-docker-worker', server, '1', join(dir, 'sshd.log')], {
+    return execa('/bin/sh', ['-c', WORKER_SCRIPT, 'srun-docker-worker', server, join(dir, 'sshd.log')], {
       stdin: 'pipe',
       reject: false,
       timeout: 20_000,
