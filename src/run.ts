@@ -27,6 +27,7 @@ import type { NodeDeps } from './roles/node-container.js';
 import { resolveSlots } from './slots.js';
 import { runWorker } from './roles/worker.js';
 import { createCommandRunner, type CommandRunner } from './runner.js';
+import { firstFreePort } from './ports.js';
 import { configuredPort } from './ssh/setup.js';
 import { processTerminal } from './terminal.js';
 import { systemClock, Timings } from './timings.js';
@@ -92,7 +93,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   };
   const ctx = {
     options,
-    plan,
+    plan: await withOwnSshdPort(plan),
     identity,
     gpus: allocation.gpus,
     resources: allocation.resources,
@@ -114,6 +115,16 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/**
+ * This node's sshd port: the first of the job step's candidates that is free here (another job
+ * step, or any service, may hold the first). Each node says which over the control channel, so the
+ * nodes need not agree. A port the user chose is the only candidate, checked once leftovers are cleared.
+ */
+async function withOwnSshdPort(plan: LaunchPlan): Promise<LaunchPlan> {
+  if (plan.sshdPortCandidates.length < 2) return plan;
+  return { ...plan, port: await firstFreePort(plan.sshdPortCandidates) };
 }
 
 /** --sshconfigdir without --sshdport: the port its sshd_config names (as ssh-setup wrote it). */

@@ -3,20 +3,19 @@ import { asAlice, MPI_IMAGE, onCluster, writeAliceFile } from './support/cluster
 import { containersPerNode, jobDirs, jobName, msUntilClean, occupyPort, processes, srunInBackground, waitForContainers } from './support/faults.js';
 import { sbatch, waitForJob, waitUntil, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
+import { sshdPortCandidates } from '../../src/ports.js';
 
 useCluster();
 
 /**
  * Faults on the control channel of issue 13 (workers talk to the coordinator over TCP, both sides
- * prove they know the job's secret). Written before the channel exists: the whole file is skipped
- * until `srun-docker --dry-run --json` names the coordinator's candidate ports as
- * `"channelPorts": [p0, p1, ...]` in its entry — the lead enables it by shipping that field.
- * FORGED_HELLO below is a guess at a well-formed hello: set it to the channel's real frame.
- * CHANNEL_TESTS=1 runs the SIGKILL cases (c, d) anyway, which need no ports: today's behaviour.
+ * prove they know the job's secret). The ports come from `srun-docker --dry-run --json` (the
+ * coordinator's `channelPorts`); were they missing, the file says so and skips (CHANNEL_TESTS=1 runs
+ * the SIGKILL cases, c and d, anyway: they need no ports).
  */
 
-/** A hello that is well formed but proves nothing: the channel's frame, with a made-up proof. */
-const FORGED_HELLO = `${JSON.stringify({ type: 'hello', node: 'node2', job: 'JOB', nonce: '00'.repeat(16), proof: '00'.repeat(32) })}\n`;
+/** A worker's answer to the hello that is well formed but proves nothing: the channel's frame (src/channel/messages.ts), with a made-up proof. */
+const FORGED_HELLO = `${JSON.stringify({ t: 'auth', node: 'node2', proof: '00'.repeat(32), challenge: '00'.repeat(16), job: 'JOB' })}\n`;
 const GARBAGE = 'GET / HTTP/1.1\r\nHost: node1\r\n\r\n\u0000\u00ff\u0013garbage\n';
 
 const probe = await channelPortsOfDryRun();
@@ -26,11 +25,28 @@ const killsSkipWhy = probe.ports === undefined && !killsForced ? ` (skipped: ${p
 if (skipWhy !== '') console.log(`[channel] channel fault tests skipped: ${probe.why}${killsForced ? ' (SIGKILL cases run: CHANNEL_TESTS=1)' : ''}`);
 
 const JOB = `${WORK}/channel-job.sh`;
+const SSH_JOB = `${WORK}/channel-ssh-job.sh`;
 const SLEEP_JOB = `${WORK}/channel-sleep.sh`;
 
 describe.skipIf(probe.ports === undefined)(`the control channel under attack and loss${skipWhy}`, () => {
   beforeAll(async () => {
     await writeAliceFile(JOB, '#!/bin/bash\necho "channel job ran on $(hostname)"\nsleep "${1:-0}"\nexit 7\n');
+    await writeAliceFile(SSH_JOB, '#!/bin/bash\necho "via ssh: $(ssh node2 hostname) $(ssh node3 hostname)"\nexit 7\n');
+  });
+
+  it("(e) node2's first sshd port is taken: its sshd takes the next candidate, says so over the channel, and `ssh node2` in the job reaches it", async () => {
+    const job = await heldJob(SSH_JOB);
+    const [first, second] = sshdPortCandidates(String(job.id), '1');
+    if (first === undefined || second === undefined) throw new Error('no sshd port candidates');
+    const release = await occupyPort('node2', first, 180, 'bob');
+    try {
+      await job.go();
+      const done = await waitForJob(job.id, 150_000);
+      expect({ state: done.state, exitCode: done.exitCode }, done.output).toEqual({ state: 'FAILED', exitCode: 7 });
+      expect(done.output).toContain('via ssh: node2 node3');
+    } finally {
+      await release();
+    }
   });
 
   it('(a) a squatter: bob listens on the first channel port before the job starts; it starts on a fallback port, one line names node1 and the port', async () => {
