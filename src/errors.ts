@@ -25,17 +25,37 @@ export interface UnreadyNode {
   lastError: string;
 }
 
-export class ReadinessTimeoutError extends LaunchError {
-  override readonly name = 'ReadinessTimeoutError';
+/** The start failed because some nodes never answered: each with its last error, and how long the wait took. */
+export abstract class ReadinessError extends LaunchError {
   constructor(
     readonly unready: UnreadyNode[],
     readonly timeoutSeconds: number,
+    readonly elapsedMs: number,
   ) {
     super(
       `${unready.length} node(s) never became ready (waited up to ${timeoutSeconds} s): ` +
         unready.map((u) => `${u.node} (${u.lastError})`).join('; ') +
         ' — check that the image has sshd and that the node can start it, or raise --timeout',
     );
+  }
+}
+
+/** The deadline (--timeout) passed with nodes that never answered (and none that said it failed). */
+export class ReadinessTimeoutError extends ReadinessError {
+  override readonly name = 'ReadinessTimeoutError';
+}
+
+/** A node said it failed (or its srun-docker left) before the job could start: the wait ended at once, not at the deadline. */
+export class NodeFailedError extends ReadinessError {
+  override readonly name = 'NodeFailedError';
+  constructor(
+    unready: UnreadyNode[],
+    timeoutSeconds: number,
+    elapsedMs: number,
+    /** The nodes that said they failed (the others in `unready` had not answered yet). */
+    readonly failed: readonly string[],
+  ) {
+    super(unready, timeoutSeconds, elapsedMs);
   }
 }
 

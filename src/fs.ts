@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import { readFile as readFileCallback } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { LaunchError } from './errors.js';
 
 /** File-system effects, passed in: the job directory lives on the shared home. */
 export interface FileSystem {
@@ -18,7 +20,33 @@ export interface FileSystem {
   list(dir: string): Promise<string[]>;
 }
 
-export const nodeFileSystem: FileSystem = {
+/**
+ * An NFS home answers ESTALE when a file handle it gave out went stale (another client replaced or
+ * removed the file meanwhile); asking again looks the path up afresh. After a few tries it is named.
+ */
+export class StaleHandleError extends LaunchError {
+  override readonly name = 'StaleHandleError';
+  constructor(readonly path: string) {
+    super(`the shared home keeps answering ESTALE (stale file handle) for ${path} — another node may be replacing it; try again, and check the file server if it persists`);
+  }
+}
+
+const STALE_TRIES = 4;
+
+async function retryingStale<T>(path: string, op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await op();
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ESTALE') throw error;
+      if (attempt >= STALE_TRIES) throw new StaleHandleError(path);
+      await sleep(50 * attempt);
+    }
+  }
+}
+
+/** The real file system, every call asked again on ESTALE. */
+export const nodeFileSystem: FileSystem = staleRetrying({
   async mkdir(path, mode) {
     await mkdir(path, { recursive: true, mode });
     await chmod(path, mode);
@@ -69,7 +97,19 @@ export const nodeFileSystem: FileSystem = {
       throw error;
     }
   },
-};
+});
+
+export function staleRetrying(fs: FileSystem): FileSystem {
+  return {
+    mkdir: (path, mode) => retryingStale(path, () => fs.mkdir(path, mode)),
+    writeFile: (path, data, mode) => retryingStale(path, () => fs.writeFile(path, data, mode)),
+    readFile: (path) => retryingStale(path, () => fs.readFile(path)),
+    exists: (path) => retryingStale(path, () => fs.exists(path)),
+    remove: (path) => retryingStale(path, () => fs.remove(path)),
+    modifiedAt: (path) => retryingStale(path, () => fs.modifiedAt(path)),
+    list: (dir) => retryingStale(dir, () => fs.list(dir)),
+  };
+}
 
 function isNotFound(error: unknown): boolean {
   return typeof error === 'object' && error !== null && (error as { code?: string }).code === 'ENOENT';

@@ -1,6 +1,6 @@
 import { setMaxListeners } from 'node:events';
 import pRetry, { AbortError } from 'p-retry';
-import { ReadinessTimeoutError, type UnreadyNode } from './errors.js';
+import { NodeFailedError, ReadinessTimeoutError, type UnreadyNode } from './errors.js';
 import { createLimiter } from './limiter.js';
 
 export interface ReadinessInput<T> {
@@ -40,8 +40,11 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   // p-retry listens on the signal once per node waiting between attempts: 1,000 listeners is the design
   const signal = AbortSignal.any([input.signal]);
   setMaxListeners(input.nodes.length + 10, signal);
+  const started = input.now();
   const upInfo = new Map<string, T>();
   const reportedInfo = new Map<string, T>();
+  /** Nodes that said they failed (not merely silent until the deadline). */
+  const failed = new Set<string>();
   let timer: NodeJS.Timeout | undefined;
   const silentTooLong = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(NEVER_REPORTED)), Math.max(0, deadline - input.now()));
@@ -54,14 +57,24 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
     input.nodes.map(async (node) => {
       // the deadline check below must report the node's own last error, not a generic one
       let lastError: unknown;
-      const info = await Promise.race([input.whenUp(node), silentTooLong, aborted]);
+      const info = await Promise.race([
+        input.whenUp(node).catch((error: unknown) => {
+          failed.add(node);
+          throw error;
+        }),
+        silentTooLong,
+        aborted,
+      ]);
       reportedInfo.set(node, info);
       if (reportedInfo.size === input.nodes.length) input.onAllReported?.(reportedInfo);
       await pRetry(
         async () => {
           // a node that failed after saying it was up (its container stopped) is not worth waiting for
           const lost = input.lostReason(node);
-          if (lost !== undefined) throw new AbortError(lost);
+          if (lost !== undefined) {
+            failed.add(node);
+            throw new AbortError(lost);
+          }
           if (input.now() > deadline) throw new AbortError(lastError === undefined ? 'no answer before the deadline' : reasonOf(lastError));
           await limit(() => input.probe(node, info)).catch((error: unknown) => {
             lastError = error;
@@ -87,7 +100,9 @@ export async function waitForNodes<T>(input: ReadinessInput<T>): Promise<Map<str
   results.forEach((result, index) => {
     if (result.status === 'rejected') unready.push({ node: input.nodes[index] ?? '?', lastError: reasonOf(result.reason) });
   });
-  if (unready.length > 0) throw new ReadinessTimeoutError(unready, input.timeoutSeconds);
+  const elapsedMs = input.now() - started;
+  if (failed.size > 0) throw new NodeFailedError(unready, input.timeoutSeconds, elapsedMs, [...failed]);
+  if (unready.length > 0) throw new ReadinessTimeoutError(unready, input.timeoutSeconds, elapsedMs);
   return upInfo;
 }
 

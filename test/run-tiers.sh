@@ -37,14 +37,34 @@ tier() {
 
 rc=0
 project_args=()
+expected_tiers=("${plain_projects[@]}")
 for p in "${plain_projects[@]}"; do project_args+=(--project "$p"); done
+[ "${#caching_files[@]}" -eq 0 ] || expected_tiers+=("cluster (caching home)")
 tier "${plain_projects[*]} (plain home)" "${project_args[@]}" || rc=1
 if [ "${#caching_files[@]}" -gt 0 ]; then
   CLUSTER_HOME=caching tier "cluster (caching home)" --project cluster "${caching_files[@]}" || rc=1
 fi
+# a tier that ran fewer tests than its floor (a glob that stopped matching, a setup that skipped a
+# whole file) fails the run, even with nothing failed in it
 node -e '
-  const lines = require("fs").readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const fs = require("fs");
+  const lines = fs.readFileSync(process.argv[1], "utf8").split("\n").filter(Boolean).map((l) => JSON.parse(l));
+  const floors = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
+  const ran = {};
+  for (const line of lines) for (const [tier, n] of Object.entries(line.ran ?? {})) {
+    const key = line.home === "caching" ? `${tier} (caching home)` : tier;
+    ran[key] = (ran[key] ?? 0) + n;
+  }
+  let short = 0;
+  for (const [tier, floor] of Object.entries(floors.floors)) {
+    if (!process.argv[3].split(",").includes(tier)) continue;
+    const n = ran[tier] ?? 0;
+    const ok = n >= floor;
+    if (!ok) short += 1;
+    process.stdout.write(`[tiers] ${tier}: ${n} tests ran, floor ${floor}${ok ? "" : " — FEWER THAN THE FLOOR"}\n`);
+  }
   const sum = (k) => lines.reduce((n, c) => n + c[k], 0);
-  process.stdout.write(`\ntests: ${sum("passed")} passed, ${sum("failed")} failed, ${sum("skipped")} skipped\n`);
-' "$summary"
+  process.stdout.write(`\ntests: ${sum("passed")} passed, ${sum("failed") + short} failed, ${sum("skipped")} skipped\n`);
+  process.exitCode = short > 0 ? 1 : 0;
+' "$summary" test/tier-floors.json "$(IFS=,; echo "${expected_tiers[*]}")" || rc=1
 exit "$rc"

@@ -10,17 +10,20 @@ import type { Reporter, TestModule } from 'vitest/node';
 export default class SummaryReporter implements Reporter {
   onTestRunEnd(testModules: readonly TestModule[]): void {
     const counts = { passed: 0, failed: 0, skipped: 0 };
+    // what each tier ran (passed or failed, not skipped): test/run-tiers.sh holds them to its floors
+    const ran: Record<string, number> = {};
     for (const module of testModules) {
       for (const test of module.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed') counts.passed += 1;
         else if (state === 'failed') counts.failed += 1;
         else counts.skipped += 1;
+        if (state === 'passed' || state === 'failed') ran[module.project.name] = (ran[module.project.name] ?? 0) + 1;
       }
     }
     const carry = process.env.SRUN_DOCKER_SUMMARY_FILE;
     if (carry !== undefined && carry !== '') {
-      appendFileSync(carry, `${JSON.stringify(counts)}\n`);
+      appendFileSync(carry, `${JSON.stringify({ ...counts, ran, home: process.env.CLUSTER_HOME ?? 'plain' })}\n`);
       process.stdout.write(`\n[summary] this run: passed ${counts.passed}, failed ${counts.failed}, skipped ${counts.skipped} (the closing line counts every run)\n`);
       return;
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ReadinessTimeoutError } from '../../src/errors.js';
+import { NodeFailedError, ReadinessTimeoutError } from '../../src/errors.js';
 import { waitForNodes, type ReadinessInput } from '../../src/readiness.js';
 
 const FAST = { min: 5, max: 20, factor: 1.5 };
@@ -179,7 +179,9 @@ describe('waitForNodes', () => {
         }),
       ),
     );
-    expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n3', lastError: 'container did not start: no such image' }]);
+    expect(error).toBeInstanceOf(NodeFailedError);
+    expect((error as NodeFailedError).failed).toEqual(['n3']);
+    expect((error as NodeFailedError).unready).toEqual([{ node: 'n3', lastError: 'container did not start: no such image' }]);
   });
 
   it('a failure reported after a few login attempts also ends the wait early', async () => {
@@ -195,7 +197,8 @@ describe('waitForNodes', () => {
       ),
     );
     expect(calls).toBe(3);
-    expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n2', lastError: 'sshd exited' }]);
+    expect(error).toBeInstanceOf(NodeFailedError);
+    expect((error as NodeFailedError).unready).toEqual([{ node: 'n2', lastError: 'sshd exited' }]);
   });
 
   it('a deadline is read from the clock passed in', async () => {
@@ -210,7 +213,10 @@ describe('waitForNodes', () => {
         }),
       ),
     );
+    expect(error).toBeInstanceOf(ReadinessTimeoutError);
+    expect(error).not.toBeInstanceOf(NodeFailedError);
     expect((error as ReadinessTimeoutError).unready).toEqual([{ node: 'n2', lastError: 'refused' }]);
+    expect((error as ReadinessTimeoutError).elapsedMs).toBeGreaterThanOrEqual(1_000_000);
   });
 
   it.each<[number, number]>([[1, 6], [2, 6], [3, 10]])('never runs more than %d probes at once (%d nodes)', async (limit, count) => {
