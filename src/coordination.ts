@@ -1,5 +1,5 @@
 import { dirname } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import type { WallClock } from './timings.js';
 import { LaunchError } from './errors.js';
 import type { FileSystem } from './fs.js';
 import type { JobDir } from './jobdir.js';
@@ -22,7 +22,7 @@ export async function ensureJobDir(fs: FileSystem, dir: JobDir): Promise<void> {
  * shows it missing (a "no such file" cached before, NFS's lookup cache) or answers ESTALE is asked
  * again until the deadline; then the error names the path.
  */
-export async function readJobSecret(fs: FileSystem, dir: JobDir, deadline: number, now: () => number): Promise<Buffer> {
+export async function readJobSecret(fs: FileSystem, dir: JobDir, deadline: number, clock: WallClock): Promise<Buffer> {
   let last = 'not there';
   for (let attempt = 0; ; attempt += 1) {
     try {
@@ -32,10 +32,10 @@ export async function readJobSecret(fs: FileSystem, dir: JobDir, deadline: numbe
     } catch (error) {
       last = (error as NodeJS.ErrnoException).code ?? String(error);
     }
-    if (now() > deadline) {
+    if (clock.now() > deadline) {
       throw new LaunchError(`cannot read the job's secret ${dir.secret} on this node (${last}) — is the home directory shared between the nodes?`);
     }
-    await sleep(Math.min(1_000, 25 * 2 ** Math.min(attempt, 6)));
+    await clock.sleep(Math.min(1_000, 25 * 2 ** Math.min(attempt, 6)));
   }
 }
 

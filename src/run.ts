@@ -30,7 +30,7 @@ import { createCommandRunner, type CommandRunner } from './runner.js';
 import { firstFreePort } from './ports.js';
 import { configuredPort } from './ssh/setup.js';
 import { processTerminal } from './terminal.js';
-import { systemClock, Timings } from './timings.js';
+import { systemClock, Timings, wallClock } from './timings.js';
 
 /** The run command: SLURM env → plan → this node's role, with the real effects wired in. */
 export async function runJob(options: RunOptions, env: Record<string, string | undefined>, io: CliIo): Promise<number> {
@@ -85,6 +85,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     log,
     warnOnce: onceWarner(log),
     timings,
+    clock: wallClock,
     signal: controller.signal,
     onPullProgress: pullProgressPrinter(io.stderr, log),
     stdout: io.stdout,

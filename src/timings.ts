@@ -1,9 +1,25 @@
+import { setTimeout as sleepFor } from 'node:timers/promises';
 /** Phase timings for --timings and the benchmarks: each phase's duration from the injected clock. */
 export interface Clock {
   now(): number; // milliseconds
 }
 
 export const systemClock: Clock = { now: () => performance.now() };
+
+/**
+ * Wall-clock time and waiting, as the roles see them (deadlines, pauses between attempts): passed
+ * in, so a test can give a clock that moves only when told.
+ */
+export interface WallClock {
+  now(): number; // ms since the epoch
+  /** Resolves after `ms`; `ref: false` keeps no process alive for it; an aborted `signal` rejects. */
+  sleep(ms: number, options?: { signal?: AbortSignal; ref?: boolean }): Promise<void>;
+}
+
+export const wallClock: WallClock = {
+  now: () => Date.now(),
+  sleep: (ms, options = {}) => sleepFor(ms, undefined, options),
+};
 
 export interface PhaseTiming {
   phase: string;

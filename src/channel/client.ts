@@ -1,5 +1,4 @@
 import { connect } from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { LaunchError } from '../errors.js';
 import { newChallenge, proof, proofMatches, sessionKey } from './auth.js';
 import { Link, type LinkEnd } from './link.js';
@@ -20,7 +19,8 @@ export interface JoinInput {
   /** Reads the job's secret, once the coordinator has said (its hello) that it exists. */
   readSecret: () => Promise<Buffer>;
   deadline: number;
-  now: () => number;
+  /** Deadlines and the pause between rounds (timings.ts WallClock: now, sleep). */
+  clock: { now(): number; sleep(ms: number, options?: { signal?: AbortSignal }): Promise<void> };
   signal: AbortSignal;
   /** A port that answered but is not this job's coordinator: said once. */
   onImpostor: (port: number, reason: string) => void;
@@ -64,18 +64,18 @@ export async function joinCoordinator(input: JoinInput): Promise<CoordinatorLink
         }
       }
     }
-    if (input.now() > input.deadline) {
+    if (input.clock.now() > input.deadline) {
       throw new LaunchError(
         `the coordinator ${input.coordinator} (${host}) did not answer on its control channel ports (${input.ports.join(', ')}; last: ${lastError}) — is srun-docker running there with the same options?`,
       );
     }
-    await sleep(Math.min(250, 20 * 2 ** Math.min(round, 4)), undefined, { signal: input.signal });
+    await input.clock.sleep(Math.min(250, 20 * 2 ** Math.min(round, 4)), { signal: input.signal });
   }
 }
 
 async function attempt(input: JoinInput, host: string, port: number): Promise<CoordinatorLink> {
   const socket = connect({ host, port });
-  const link = new Link<CoordinatorMessage, WorkerMessage>(socket, input.now);
+  const link = new Link<CoordinatorMessage, WorkerMessage>(socket, input.clock.now);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new NotThisPort('no hello in time')), ATTEMPT_MS);

@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { newSecret } from '../channel/auth.js';
 import type { DoneReason, UpReport } from '../channel/messages.js';
 import { channelPorts } from '../channel/ports.js';
@@ -109,7 +108,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
           // after the job's end the container exits by itself within milliseconds: a forced removal
           // then would race it with a kill (one more runc run on a busy node)
           ending: async () => {
-            if (done === 'finished' && own !== undefined) await Promise.race([own.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
+            if (done === 'finished' && own !== undefined) await Promise.race([own.exited, deps.clock.sleep(OWN_EXIT_GRACE_MS, { ref: false })]);
           },
           removed: async () => own?.removed,
         }),
@@ -166,7 +165,7 @@ async function openChannel(deps: NodeDeps, ctx: NodeContext, workers: readonly s
     ports: channelPorts(plan.jobId, plan.stepId),
     workers,
     node: plan.node,
-    now: Date.now,
+    now: deps.clock.now,
     onPortTaken: (port) => deps.log.warn(`control channel port ${port} on ${plan.node} is taken by another process; using the next one (the workers find it)`),
     onRefused: (remote, reason) => deps.log.warn(`refused a connection to the control channel on ${plan.node} from ${remote}: ${reason}`),
     onWarning: (node, key, message) => facts.note(key, message, node),
@@ -311,7 +310,7 @@ async function waitForWorkers(
     lostReason: (node) => channel.session(node).lostReason,
     probe,
     signal: deps.signal,
-    now: Date.now,
+    now: deps.clock.now,
     onAllReported,
   });
 }

@@ -23,7 +23,7 @@ import { assertPortFree } from '../ports.js';
 import type { CommandRunner } from '../runner.js';
 import type { Teardown } from '../teardown.js';
 import type { Terminal } from '../terminal.js';
-import type { Timings } from '../timings.js';
+import type { Timings, WallClock } from '../timings.js';
 
 /** The effects a node needs, passed in (the CLI gives the real ones, tests may give fakes). */
 export interface NodeDeps {
@@ -33,6 +33,7 @@ export interface NodeDeps {
   log: Logger;
   warnOnce: (key: string, message: string) => void;
   timings: Timings;
+  clock: WallClock;
   signal: AbortSignal;
   onPullProgress: (event: PullEvent) => void;
   stdout: NodeJS.WritableStream;
@@ -205,7 +206,7 @@ export async function startNodeContainer(
     plan.dockopts.ulimitNames,
     deps.warnOnce,
     // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
-    ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, Date.now),
+    ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now),
     hooks?.beforeStart,
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
@@ -240,7 +241,7 @@ function warnEngineLimits(deps: NodeDeps, ctx: NodeContext): void {
  * stopped (false): sshd will never listen then.
  */
 export function ownSshdListens(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>): Promise<boolean> {
-  return waitForSshdListening({ port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: Date.now });
+  return waitForSshdListening({ port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: deps.clock.now });
 }
 
 /** Why this node's container stopped, as far as sshd's log says. */

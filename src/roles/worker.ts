@@ -1,4 +1,3 @@
-import { setTimeout as sleep } from 'node:timers/promises';
 import { resolveNodeAddress } from '../channel/address.js';
 import { joinCoordinator, type CoordinatorLink } from '../channel/client.js';
 import { channelPorts } from '../channel/ports.js';
@@ -50,7 +49,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
         },
         ending: async () => {
           held?.release();
-          if (held !== undefined) await Promise.race([held.exited, sleep(OWN_EXIT_GRACE_MS, undefined, { ref: false })]);
+          if (held !== undefined) await Promise.race([held.exited, deps.clock.sleep(OWN_EXIT_GRACE_MS, { ref: false })]);
         },
         removed: async () => held?.removed,
       }),
@@ -82,7 +81,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
 async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> {
   const { plan } = ctx;
   const coordinator = plan.nodes[0] ?? '';
-  const deadline = Date.now() + ctx.options.timeoutSeconds * 1000;
+  const deadline = deps.clock.now() + ctx.options.timeoutSeconds * 1000;
   let address: Promise<string> | undefined;
   const link = await joinCoordinator({
     job: `${plan.jobId}.${plan.stepId}`,
@@ -96,9 +95,9 @@ async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> 
       return address;
     },
     ports: channelPorts(plan.jobId, plan.stepId),
-    readSecret: () => readJobSecret(deps.fs, plan.jobDir, deadline, Date.now),
+    readSecret: () => readJobSecret(deps.fs, plan.jobDir, deadline, deps.clock),
     deadline,
-    now: Date.now,
+    clock: deps.clock,
     signal: deps.signal,
     onImpostor: (port, reason) => deps.log.verbose(`port ${port} on ${coordinator} is not this job's control channel (${reason}); trying the next`),
   });

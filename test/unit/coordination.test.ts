@@ -6,7 +6,7 @@ import { channelWarner, ensureJobDir, readJobSecret } from '../../src/coordinati
 import { LaunchError } from '../../src/errors.js';
 import { nodeFileSystem } from '../../src/fs.js';
 import { jobDirFor } from '../../src/jobdir.js';
-import { fakeClock, fakeLogger, MemoryFs } from './fakes.js';
+import { fakeLogger, fakeWallClock, MemoryFs } from './fakes.js';
 
 const DIR = jobDirFor('/home/alice', '77', '0');
 const SECRET = 'ab'.repeat(32);
@@ -22,7 +22,7 @@ describe('readJobSecret', () => {
   it('reads the secret the coordinator wrote', async () => {
     const fs = jobFs();
     fs.put(DIR.secret, `${SECRET}\n`);
-    expect((await readJobSecret(fs, DIR, Date.now() + 1000, Date.now)).toString('hex')).toBe(SECRET);
+    expect((await readJobSecret(fs, DIR, Date.now() + 1000, fakeWallClock())).toString('hex')).toBe(SECRET);
   });
 
   it('asks again while the home still shows it missing (a cached "no such file"), then reads it', async () => {
@@ -34,7 +34,7 @@ describe('readJobSecret', () => {
       if (reads === 3) fs.put(DIR.secret, SECRET);
       return read(path);
     };
-    expect((await readJobSecret(fs, DIR, Date.now() + 10_000, Date.now)).toString('hex')).toBe(SECRET);
+    expect((await readJobSecret(fs, DIR, 1_010_000, fakeWallClock())).toString('hex')).toBe(SECRET);
     expect(reads).toBe(3);
   });
 
@@ -46,12 +46,12 @@ describe('readJobSecret', () => {
       if (reads < 3) return Promise.reject(Object.assign(new Error('stale'), { code: 'ESTALE' }));
       return Promise.resolve(SECRET);
     };
-    expect((await readJobSecret(fs, DIR, Date.now() + 10_000, Date.now)).toString('hex')).toBe(SECRET);
+    expect((await readJobSecret(fs, DIR, 1_010_000, fakeWallClock())).toString('hex')).toBe(SECRET);
   });
 
   it('names the path and the last answer at the deadline', async () => {
-    const clock = fakeClock(0, 400);
-    const error = await readJobSecret(jobFs(), DIR, 1000, clock.now).catch((e: unknown) => e);
+    const clock = fakeWallClock(0);
+    const error = await readJobSecret(jobFs(), DIR, 1000, clock).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(LaunchError);
     expect((error as Error).message).toBe(`cannot read the job's secret ${DIR.secret} on this node (not there) — is the home directory shared between the nodes?`);
   });
@@ -59,8 +59,7 @@ describe('readJobSecret', () => {
   it('does not take a file that is not a secret srun-docker wrote', async () => {
     const fs = jobFs();
     fs.put(DIR.secret, 'hello');
-    const clock = fakeClock(0, 600);
-    await expect(readJobSecret(fs, DIR, 1000, clock.now)).rejects.toThrow('(not a secret srun-docker wrote)');
+    await expect(readJobSecret(fs, DIR, 1000, fakeWallClock(0))).rejects.toThrow('(not a secret srun-docker wrote)');
   });
 });
 

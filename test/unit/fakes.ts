@@ -6,6 +6,7 @@ import type { AttachedContainer, ContainerFacts, DockerClient, ExecSession, Held
 import { ROOT_DOCKER, type EngineFacts } from '../../src/docker/engine.js';
 import type { FileSystem } from '../../src/fs.js';
 import type { Logger } from '../../src/log.js';
+import type { WallClock } from '../../src/timings.js';
 
 /** Files by path (content + mtime); a directory exists when it was made or anything lies below it. */
 export class MemoryFs implements FileSystem {
@@ -164,6 +165,21 @@ export class FakeDocker implements DockerClient {
     this.held.push(id);
     return Promise.resolve({ release: () => undefined, exited: new Promise<number>(() => undefined), removed: Promise.resolve() });
   }
+}
+
+/** A wall clock whose sleeps take no time: each moves the clock on by its length (deadlines come at once). */
+export function fakeWallClock(start = 1_000_000): WallClock & { slept: number[] } {
+  let t = start;
+  const slept: number[] = [];
+  return {
+    slept,
+    now: () => t,
+    sleep: (ms) => {
+      slept.push(ms);
+      t += ms;
+      return Promise.resolve();
+    },
+  };
 }
 
 /** A clock that moves only when told (or by `step` ms each time it is read). */

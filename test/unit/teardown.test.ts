@@ -69,9 +69,7 @@ describe('Teardown', () => {
     t.add('after', () => (ran.push('after'), Promise.resolve()));
     t.add('hangs', () => new Promise<void>(() => undefined));
     const log = fakeLogger();
-    const start = Date.now();
     await t.run(log, 50);
-    expect(Date.now() - start).toBeLessThan(1000);
     expect(ran).toEqual(['after']);
     expect(log.lines.warn).toEqual(['teardown step "hangs" failed: took longer than 50 ms']);
   });

@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newSecret } from '../../../src/channel/auth.js';
 import { joinCoordinator, type CoordinatorLink, type JoinInput } from '../../../src/channel/client.js';
+import { wallClock } from '../../../src/timings.js';
 import { openChannelServer, type ChannelServer, type ChannelServerInput } from '../../../src/channel/server.js';
 
 const JOB = '77.0';
@@ -56,7 +57,7 @@ async function join(node: string, ports: number[], overrides: Partial<JoinInput>
     ports,
     readSecret: () => Promise.resolve(SECRET),
     deadline: Date.now() + 10_000,
-    now: Date.now,
+    clock: wallClock,
     signal: new AbortController().signal,
     onImpostor: () => undefined,
     ...overrides,
