@@ -5,10 +5,19 @@ export class DockerUnavailableError extends LaunchError {
   constructor(where: string, cause: unknown) {
     super(
       `Docker daemon not answering at ${where} (${cause instanceof Error ? cause.message : String(cause)}) — ` +
-        'start it (systemctl start docker) or point DOCKER_HOST at a running daemon',
+        (isTlsFailure(cause)
+          ? "the TLS handshake failed: check that DOCKER_CERT_PATH's ca.pem signed the daemon's certificate and that the daemon accepts cert.pem"
+          : 'start it (systemctl start docker) or point DOCKER_HOST at a running daemon'),
       { cause },
     );
   }
+}
+
+/** Node's TLS errors: a certificate that does not verify, or a handshake the daemon refused. */
+function isTlsFailure(cause: unknown): boolean {
+  const code = typeof cause === 'object' && cause !== null ? String((cause as { code?: unknown }).code ?? '') : '';
+  const message = cause instanceof Error ? cause.message : '';
+  return /^ERR_TLS|^ERR_SSL|CERT|SELF_SIGNED|UNABLE_TO_(VERIFY|GET)/.test(code) || /certificate|handshake|alert/i.test(message);
 }
 
 export class ImageNotFoundError extends LaunchError {

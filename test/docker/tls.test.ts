@@ -114,7 +114,7 @@ describe('a remote daemon over TLS (DOCKER_HOST=tcp://, DOCKER_TLS_VERIFY, DOCKE
     expect(result.exitCode).toBe(1);
     expect(result.stdout).not.toContain('must not run');
     expect(result.stderr.trim().split('\n').pop()).toMatch(
-      new RegExp(`error: Docker daemon not answering at tcp://127.0.0.1:${port} \\(TLS\\) \\(.*(certificate|self.signed).*\\)`),
+      new RegExp(`error: Docker daemon not answering at tcp://127.0.0.1:${port} \\(TLS\\) \\(.*(certificate|self.signed).*\\) — the TLS handshake failed: check that DOCKER_CERT_PATH's ca.pem`),
     );
     expect(secured - before).toBe(0);
   });
