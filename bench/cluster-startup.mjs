@@ -3,7 +3,9 @@
 // against the floor on the same nodes, srun -N3 docker run --rm --network=host IMG true, and against
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
-//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse] [--compare=LABEL=BUNDLE,...]   (npm run bench:cluster)
+//   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--reuse] [--compare=LABEL=BUNDLE,...] [--ssh]   (npm run bench:cluster)
+// --ssh: the same job with the built-in ssh (--ssh=builtin) in the same rounds, in the same image (which has
+// OpenSSH), and its paired ratio to the image's OpenSSH (issue #14's target: within 1.1x).
 // --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
 // without the other nodes' processes competing for this machine's cores.
 // Brings the cluster up (test/cluster/up.sh) unless --reuse, and down afterwards unless --reuse.
@@ -24,6 +26,8 @@ const REUSE = args.reuse === true;
 const NODE_COUNTS = String(args.nodes ?? '3,1').split(',').map(Number);
 const CLUSTER_HOME = '/tmp/srun-docker-cluster/home/alice';
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
+const BUILTIN = args.ssh === true;
+const BUILTIN_NAME = (n) => `${SRUN_DOCKER(n)} --ssh=builtin`;
 const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
 /** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
 const compared = (label, path) => `.bench/${label}${extname(path)}`;
@@ -34,6 +38,7 @@ function variants(n) {
     [`srun -N${n} true`]: ['srun', `-N${n}`, 'true'],
     [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
     [SRUN_DOCKER(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+    ...(BUILTIN ? { [BUILTIN_NAME(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--ssh=builtin'] } : {}),
     ...Object.fromEntries(
       COMPARE.map(([label, path]) => [
         `${SRUN_DOCKER(n)}, build ${label}`,
@@ -127,6 +132,10 @@ async function measure(n) {
     // each run against the floor measured in the same round: steadier than a ratio of medians when the machine drifts
     const paired = stats(xs.map((x, i) => x / times[floorName][i])).median;
     console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${paired.toFixed(2)} | ${(s.median / bare).toFixed(2)} | ${c.toFixed(0)} |`);
+  }
+  if (BUILTIN) {
+    const paired = stats(times[BUILTIN_NAME(n)].map((x, i) => x / times[SRUN_DOCKER(n)][i])).median;
+    console.log(`\nbuilt-in ssh / the image's OpenSSH, paired by round: ${paired.toFixed(2)}x`);
   }
   printPhases(`srun-docker's own phases on the coordinator, ${n} node(s)`, phaseRuns.coordinator);
   if (phaseRuns.worker.length > 0) printPhases(`on the workers, ${n} nodes (every worker, every run)`, phaseRuns.worker);
