@@ -4,7 +4,9 @@
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
 //   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--homes=plain,caching] [--reuse]
-//        [--compare=LABEL=BUNDLE,...] [--ops-seconds=10 | --ops-seconds=0]   (npm run bench:cluster)
+//        [--compare=LABEL=BUNDLE,...] [--ssh] [--ops-seconds=10 | --ops-seconds=0]   (npm run bench:cluster)
+// --ssh: the same job with the built-in ssh (--ssh=builtin) in the same rounds, in the same image (which has
+// OpenSSH), and its paired ratio to the image's OpenSSH (issue #14's target: within 1.1x).
 // --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
 // without the other nodes' processes competing for this machine's cores.
 // --homes: the cluster's shared home, one bring-up each (test/cluster/up.sh with CLUSTER_HOME): plain
@@ -43,6 +45,8 @@ const HOMES = REUSE ? [upHome()] : String(args.homes ?? 'plain,caching').split('
 const TARGET = { plain: 1.3, caching: 1.5 };
 const NODES = ['node1', 'node2', 'node3'];
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
+const BUILTIN = args.ssh === true;
+const BUILTIN_NAME = (n) => `${SRUN_DOCKER(n)} --ssh=builtin`;
 const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
 /** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
 const compared = (label, path) => `.bench/${label}${extname(path)}`;
@@ -53,6 +57,7 @@ function variants(n) {
     [`srun -N${n} true`]: ['srun', `-N${n}`, 'true'],
     [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
     [SRUN_DOCKER(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+    ...(BUILTIN ? { [BUILTIN_NAME(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--ssh=builtin'] } : {}),
     ...Object.fromEntries(
       COMPARE.map(([label, path]) => [
         `${SRUN_DOCKER(n)}, build ${label}`,
@@ -163,6 +168,10 @@ async function measure(n) {
     // each run against the floor measured in the same round: steadier than a ratio of medians when the machine drifts
     const paired = stats(xs.map((x, i) => x / times[floorName][i])).median;
     console.log(`| \`${name}\` | ${s.median.toFixed(0)} | ${s.min.toFixed(0)} | ${s.max.toFixed(0)} | ${(s.median / floor).toFixed(2)} | ${paired.toFixed(2)} | ${(s.median / bare).toFixed(2)} | ${c.toFixed(0)} |`);
+  }
+  if (BUILTIN) {
+    const paired = stats(times[BUILTIN_NAME(n)].map((x, i) => x / times[SRUN_DOCKER(n)][i])).median;
+    console.log(`\nbuilt-in ssh / the image's OpenSSH, paired by round: ${paired.toFixed(2)}x`);
   }
   printPhases(`srun-docker's own phases on the coordinator, ${n} node(s)`, phaseRuns.coordinator);
   if (phaseRuns.worker.length > 0) printPhases(`on the workers, ${n} nodes (every worker, every run)`, phaseRuns.worker);

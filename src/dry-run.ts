@@ -12,6 +12,7 @@ import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from './plan.js';
 import { dirname } from 'node:path';
 import { dropbearHostPath } from './ssh/builtin.js';
+import { builtinPaths } from './ssh/paths.js';
 import { chooseSsh, type SshChoice } from './ssh/server.js';
 
 /** What --dry-run could learn about the image from the daemon, without running it (none when the daemon or the image is not there). */
@@ -73,6 +74,9 @@ export function previewRun(
           first.jobDir.sshConfig,
           first.jobDir.sshWrapper,
           ...plans.flatMap((plan) => [nodeHostKeyPath(plan.jobDir, plan.node), plan.sshdConfig]),
+          ...(ssh.kind === 'builtin'
+            ? [builtinPaths(first.jobDir, '').clientKey, builtinPaths(first.jobDir, '').clientKnownHosts, ...plans.map((plan) => builtinPaths(plan.jobDir, plan.node).hostKey)]
+            : []),
         ]
       : [first.sshdConfig],
     nodes,

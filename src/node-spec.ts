@@ -9,7 +9,7 @@ import type { Identity } from './identity.js';
 import type { StepResources } from './slurm/resources.js';
 import { sshdLogPath } from './jobdir.js';
 import { builtinBind } from './ssh/builtin.js';
-import { builtinPaths } from './ssh/paths.js';
+import { builtinPaths, sessionPath } from './ssh/paths.js';
 import { serverCommandLine, type SshKind } from './ssh/server.js';
 import type { RunOptions } from './options.js';
 import type { LaunchPlan } from './plan.js';
@@ -71,7 +71,7 @@ export function nodeContainerSpec(
         sshdConfig: plan.sshdConfig,
         dropbearHostKey: builtinPaths(plan.jobDir, plan.node).hostKey,
         authorizedKeysDir: plan.jobDir.root,
-        sessionPath: `${plan.jobDir.binDir}:${facts.imagePath}`,
+        sessionPath: sessionPath(plan.jobDir, facts.imagePath),
         uid: facts.identity.uid,
       }),
       sshdLog: sshdLogPath(plan.jobDir, plan.node),

@@ -7,6 +7,7 @@ import type { RunOptions } from '../options.js';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
+import { sessionPath } from '../ssh/paths.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
 import { LaunchError } from '../errors.js';
 import { allSettledOrFirstError } from '../settle.js';
@@ -150,7 +151,7 @@ async function prepareSshd(deps: NodeDeps, ctx: NodeContext, path: string, ssh: 
     return undefined;
   }
   return createNodeSshd(
-    { dir: plan.jobDir, node: plan.node, port: plan.port, user: ctx.identity.user, uid: ctx.identity.uid, sessionEnv: { PATH: path, ...plan.envlist }, ssh: ssh.kind },
+    { dir: plan.jobDir, node: plan.node, port: plan.port, user: ctx.identity.user, uid: ctx.identity.uid, sessionEnv: { PATH: sessionPath(plan.jobDir, path), ...plan.envlist }, ssh: ssh.kind },
     deps.fs,
   );
 }

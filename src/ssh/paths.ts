@@ -27,3 +27,12 @@ export function builtinPaths(dir: JobDir, node: string): BuiltinPaths {
     scpWrapper: join(dirname(dir.sshWrapper), 'scp'),
   };
 }
+
+/**
+ * The PATH of every ssh session in the containers: the job's own ssh and scp first (on a worker too,
+ * so that `ssh node2 'scp f node3:'` and launchers that spawn from the workers reach the other nodes
+ * with the job's key and port), then the image's.
+ */
+export function sessionPath(dir: JobDir, imagePath: string): string {
+  return `${dir.binDir}:${imagePath}`;
+}

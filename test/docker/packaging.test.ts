@@ -8,6 +8,9 @@ import { JOB_IMAGE, PROJECT, testUser } from '../support/cli.js';
 import { containersOf } from '../support/docker.js';
 
 const user = testUser();
+const NOSSH_IMAGE = 'srun-docker/mpi-nossh:bookworm';
+/** A one-node job starts without waiting for its own node's ssh server: until it takes a login. */
+const WAIT_OWN = 'i=0; while [ $i -lt 50 ] && ! ssh "$(hostname)" true 2>/dev/null; do sleep 0.1; i=$((i + 1)); done';
 let prefix: string;
 let work: string;
 
@@ -31,6 +34,10 @@ beforeAll(async () => {
   chmodSync(join(work, 'job.sh'), 0o755);
   chownSync(work, user.uid, user.gid);
   chownSync(join(work, 'job.sh'), user.uid, user.gid);
+  // the built-in ssh, from an install with no compiler: a one-node job that logs in to its own node
+  writeFileSync(join(work, 'ssh.sh'), `#!/bin/sh\n${WAIT_OWN}\nssh "$(hostname)" 'echo far side $(id -un)'\n`);
+  chmodSync(join(work, 'ssh.sh'), 0o755);
+  chownSync(join(work, 'ssh.sh'), user.uid, user.gid);
   const packed = await execa('npm', ['pack', '--pack-destination', prefix], { cwd: PROJECT });
   const tarball = join(prefix, packed.stdout.trim().split('\n').pop() ?? '');
   // production dependencies only: what a user gets from `npm install -g`
@@ -64,6 +71,10 @@ describe('packaging', () => {
     expect(readdirSync(cacheDir)).toEqual([`${buildId}-${process.version}-${process.arch}.v8cache`]);
     const again = await asUser(bin, ['--version'], work);
     expect(again.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+    // the package carries the built-in ssh: an image without OpenSSH works from the install
+    const builtin = await asUser(bin, [`--container=${NOSSH_IMAGE}`, '--script=ssh.sh'], work);
+    expect(builtin.exitCode, builtin.stderr).toBe(0);
+    expect(builtin.stdout).toContain(`far side ${user.name}`);
   });
 
   it('the single-file bundle runs alone, with no node_modules beside it', async () => {
@@ -79,6 +90,16 @@ describe('packaging', () => {
       const run = await asUser(bin, [`--container=${JOB_IMAGE}`, '--script=job.sh'], work);
       expect(run.stdout).toContain(`packaged np=1 user=${user.name}`);
       expect(run.exitCode).toBe(3);
+      expect(await containersOf(user.name)).toEqual([]);
+      // the built-in ssh is the second file to copy: without it, one clear line
+      const missing = await asUser(bin, [`--container=${NOSSH_IMAGE}`, '--script=ssh.sh'], work);
+      expect(missing.exitCode).toBe(1);
+      expect(missing.stderr).toMatch(/the built-in ssh .*dropbearmulti is missing — it ships beside srun-docker/);
+      copyFileSync(join(PROJECT, 'dist', 'dropbearmulti'), join(alone, 'dropbearmulti'));
+      chmodSync(join(alone, 'dropbearmulti'), 0o755);
+      const builtin = await asUser(bin, [`--container=${NOSSH_IMAGE}`, '--script=ssh.sh'], work);
+      expect(builtin.exitCode, builtin.stderr).toBe(0);
+      expect(builtin.stdout).toContain(`far side ${user.name}`);
       expect(await containersOf(user.name)).toEqual([]);
     } finally {
       rmSync(alone, { recursive: true, force: true });

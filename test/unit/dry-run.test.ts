@@ -120,3 +120,37 @@ describe('--dry-run --json: GPUs, cpuset and memory per node, from SLURM\'s envi
     expect(dry.nodes[0]?.job?.env.CUDA_VISIBLE_DEVICES).toBe('0,1');
   });
 });
+
+describe('--dry-run: which ssh, and the script where the image has its directory', () => {
+  const opts = runOptions({ script: '/bin/true', dryRun: true });
+  const bindsOf = (preview: ReturnType<typeof previewRun>): string[] => preview.nodes[0]?.container.HostConfig?.Binds ?? [];
+
+  it("--script=/bin/true mounts the file alone, never the host's /bin over the image's", () => {
+    const assumed = previewRun(opts, allocation, host, identity, 1);
+    expect(bindsOf(assumed)).toContain('/bin/true:/bin/true:ro');
+    expect(bindsOf(assumed).some((b) => b.startsWith('/bin:'))).toBe(false);
+    const looked = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    expect(bindsOf(looked)).toContain('/bin/true:/bin/true:ro');
+  });
+
+  it('a script directory the image does not have is mounted whole', () => {
+    const preview = previewRun(runOptions({ script: '/opt/jobs/run.sh' }), allocation, host, identity, 1, { present: new Set(), path: '/bin' });
+    expect(bindsOf(preview)).toContain('/opt/jobs:/opt/jobs');
+  });
+
+  it("says which ssh and why: the image's OpenSSH, the built-in one mounted read-only, or not known without the image", () => {
+    const withOpenSsh = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    expect(formatDryRun(withOpenSsh)).toContain('ssh: image (auto: the image has OpenSSH (/usr/sbin/sshd, /usr/bin/ssh))');
+    expect(withOpenSsh.nodes[0]?.container.Cmd?.[0]).toMatch(/^exec \/usr\/sbin\/sshd -D -e -f /);
+
+    const without = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin' });
+    expect(formatDryRun(without)).toContain('ssh: builtin (auto: the image has no /usr/sbin/sshd or ssh client; the built-in ssh (Dropbear) is mounted at /.srun-docker/ssh/dropbearmulti)');
+    expect(bindsOf(without).some((b) => b.endsWith(':/.srun-docker/ssh/dropbearmulti:ro'))).toBe(true);
+    expect(without.nodes[1]?.container.Cmd?.[0]).toContain('exec /.srun-docker/ssh/dropbearmulti dropbear');
+    expect(without.sshMaterial).toContain('/home/alice/.srun-docker/jobs/77.0/nodes/dgx02.ssh_host_ed25519_key.dropbear');
+
+    const unknown = previewRun(opts, allocation, host, identity, 1);
+    expect(formatDryRun(unknown)).toMatch(/ssh: image \(--ssh=auto: the image was not looked at; .*each node decides at run time\)/);
+    expect(unknown.assumptions.join('\n')).toContain('the image: not looked at');
+  });
+});

@@ -1,0 +1,151 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { asAlice, CONTROLLER, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
+import { containersOn, processes } from './support/faults.js';
+import { ensureNodeImages } from './support/images.js';
+import { ALLREDUCE_JOB, allreduceRanks, jobLine, WORK } from './support/jobs.js';
+import { useCluster } from './support/use-cluster.js';
+
+useCluster();
+
+/** Images without OpenSSH (test/images/build.sh): srun-docker mounts its own ssh into them. */
+const NOSSH_IMAGE = 'srun-docker/mpi-nossh:bookworm';
+const BUSYBOX_IMAGE = 'srun-docker/busybox:static';
+
+const SSH_EVERY_NODE = `${WORK}/builtin-ssh-every-node.sh`;
+const SCP_JOB = `${WORK}/builtin-ssh-scp.sh`;
+const HOLD_JOB = `${WORK}/builtin-ssh-hold.sh`;
+const BOB_KEY = '/home/bob/builtin-ssh-test/key';
+
+beforeAll(async () => {
+  await ensureNodeImages([NOSSH_IMAGE, BUSYBOX_IMAGE]);
+  // POSIX sh only: the busybox image has no bash
+  await writeAliceFile(
+    SSH_EVERY_NODE,
+    [
+      '#!/bin/sh',
+      'for entry in $(echo "$hostlist" | tr , " "); do',
+      '  node=${entry%%:*}',
+      "  ssh \"$node\" 'echo \"far: $(hostname) uid=$(id -u) MYVAR=$MYVAR\"' || echo \"ssh $node failed: $?\"",
+      'done',
+      '',
+    ].join('\n'),
+  );
+  // node2 → node3 and back, started on the coordinator
+  await writeAliceFile(
+    SCP_JOB,
+    [
+      '#!/bin/sh',
+      'set -e',
+      'echo "payload $$" >/tmp/scp-src',
+      'scp /tmp/scp-src node2:/tmp/scp-on-node2',
+      "ssh node2 'scp /tmp/scp-on-node2 node3:/tmp/scp-on-node3'",
+      'scp node3:/tmp/scp-on-node3 /tmp/scp-back',
+      'cmp /tmp/scp-src /tmp/scp-back && echo "scp round trip ok: $(cat /tmp/scp-back)"',
+      '',
+    ].join('\n'),
+  );
+  await writeAliceFile(
+    HOLD_JOB,
+    [
+      '#!/bin/sh',
+      'echo "job: port=$sshdport dir=$sshconfigdir"',
+      'i=0; while [ $i -lt 240 ]; do [ -e "$1" ] && exit 0; sleep 0.5; i=$((i + 1)); done',
+      'echo "not released within 120 s"; exit 3',
+      '',
+    ].join('\n'),
+  );
+  const bob = await onCluster(CONTROLLER, ['sh', '-c', `rm -rf $(dirname ${BOB_KEY}) && mkdir -p $(dirname ${BOB_KEY}) && ssh-keygen -q -t ed25519 -N '' -C bob -f ${BOB_KEY}`], { user: 'bob' });
+  expect(bob.exitCode, bob.all).toBe(0);
+}, 600_000);
+
+function srunIn(image: string, args: readonly string[], env: readonly string[] = []): ReturnType<typeof asAlice> {
+  return asAlice(['env', ...env, 'srun', '-N3', 'srun-docker', `--container=${image}`, ...args], { timeoutMs: 180_000 });
+}
+
+describe('the built-in ssh on 3 nodes', () => {
+  it('mpi4py allreduce in the MPI image with OpenSSH purged: a plain mpirun -H "$hostlist" -np "$np"', async () => {
+    const run = await srunIn(NOSSH_IMAGE, [`--script=${ALLREDUCE_JOB}`, '--verbose']);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stderr).toContain('ssh: auto: the image has no /usr/sbin/sshd');
+    expect(jobLine(run.stdout)).toEqual({ hostlist: 'node1:1,node2:1,node3:1', np: 3, nnodes: 3, host: 'node1' });
+    const ranks = allreduceRanks(run.stdout);
+    expect(ranks.map((r) => r.rank).sort(), run.all).toEqual([0, 1, 2]);
+    for (const r of ranks) expect(r, run.all).toMatchObject({ size: 3, sum: 6, ok: true });
+    expect(new Set(ranks.map((r) => r.host))).toEqual(new Set(NODES));
+  });
+
+  it("the busybox-only image: ssh nodeN 'echo $(hostname)' reaches every node; --envlist reaches the commands", async () => {
+    const run = await srunIn(BUSYBOX_IMAGE, [`--script=${SSH_EVERY_NODE}`, '--envlist=MYVAR'], ['MYVAR=from-alice']);
+    expect(run.exitCode, run.all).toBe(0);
+    for (const node of NODES) expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice`);
+    expect(run.stdout).not.toContain('failed');
+  });
+
+  it.each([
+    ['the built-in ssh (Dropbear scp, rcp protocol)', NOSSH_IMAGE],
+    ["the image's OpenSSH (scp over SFTP)", MPI_IMAGE],
+  ])('scp there and back between nodes with %s', async (_name, image) => {
+    const run = await srunIn(image, [`--script=${SCP_JOB}`]);
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stdout).toMatch(/scp round trip ok: payload \d+/);
+  });
+});
+
+describe('security of the built-in ssh', () => {
+  it("keys 0600; bob's key is refused by the built-in server; no key in ps or docker inspect", async () => {
+    const release = `${WORK}/builtin-release-${Date.now()}`;
+    const job = srunIn(NOSSH_IMAGE, [`--script=${HOLD_JOB}`, '--', release]);
+    let failure: unknown;
+    try {
+      const dir = await waitForHoldLine();
+      const port = Number(/port=(\d+)/.exec(dir)?.[1]);
+      const jobDir = /dir=(\S+)/.exec(dir)?.[1] ?? '';
+      const stat = await onCluster(CONTROLLER, ['sh', '-c', 'cd "$1" && stat -c "%a %U %n" nodes/*.dropbear dbclient-home/.ssh/*', 'sh', jobDir], { user: 'root' });
+      expect(stat.exitCode, stat.all).toBe(0);
+      const lines = stat.stdout.split('\n').filter(Boolean);
+      expect(lines.length, stat.stdout).toBe(NODES.length + 2); // each node's host key, the client key and known_hosts
+      for (const line of lines) expect(line, stat.stdout).toMatch(/^600 alice /);
+
+      const bob = await onCluster(CONTROLLER, ['ssh', '-p', String(port), '-i', BOB_KEY, '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-l', 'alice', 'node2', 'echo should-not-run'], { user: 'bob', timeoutMs: 60_000 });
+      expect(bob.exitCode, bob.all).toBe(255);
+      expect(bob.all).toMatch(/Permission denied \(publickey\)/);
+      expect(bob.stdout).not.toContain('should-not-run');
+
+      // the private keys' bytes, as base64 of the files (the same seeds are in the OpenSSH files)
+      const secrets = await onCluster(CONTROLLER, ['sh', '-c', 'cd "$1" && for f in nodes/*.dropbear dbclient-home/.ssh/id_dropbear; do base64 -w0 "$f"; echo; done; grep -hv -- ----- id_ed25519 nodes/*_key', 'sh', jobDir], { user: 'root' });
+      const keyLines = secrets.stdout.split('\n').map((l) => l.trim()).filter((l) => l.length > 20);
+      expect(keyLines.length).toBeGreaterThanOrEqual(NODES.length + 1);
+      for (const host of [CONTROLLER, ...NODES]) {
+        const args = (await processes(host)).map((p) => p.args).join('\n');
+        if (NODES.includes(host)) expect(args, host).toContain('dropbearmulti dropbear');
+        for (const line of keyLines) expect(args.includes(line), `${host}: a private key in ps output`).toBe(false);
+      }
+      for (const node of NODES) {
+        const [container] = await containersOn(node);
+        const inspect = await onCluster(node, ['docker', 'inspect', container?.id ?? 'none'], { user: 'root' });
+        expect(inspect.exitCode, inspect.all).toBe(0);
+        expect(inspect.stdout).toContain('/.srun-docker/ssh/dropbearmulti:ro');
+        for (const line of keyLines) expect(inspect.stdout.includes(line), `${node}: a private key in docker inspect`).toBe(false);
+      }
+    } catch (error) {
+      failure = error;
+    }
+    await asAlice(['touch', release]);
+    const done = await job;
+    await asAlice(['rm', '-f', release]);
+    if (failure !== undefined) throw failure;
+    expect(done.exitCode, done.all).toBe(0);
+
+    /** The hold job's first line, from the job's own output file (srun's stdout is read only at the end). */
+    async function waitForHoldLine(): Promise<string> {
+      for (let i = 0; i < 180; i++) {
+        const ps = await onCluster(CONTROLLER, ['sh', '-c', 'cat /home/alice/.srun-docker/jobs/*/job.env 2>/dev/null | grep -E "^export (sshdport|sshconfigdir)="'], { timeoutMs: 30_000 });
+        const port = /sshdport='(\d+)'/.exec(ps.stdout)?.[1];
+        const dir = /sshconfigdir='([^']+)'/.exec(ps.stdout)?.[1];
+        if (port !== undefined && dir !== undefined && (await containersOn('node3')).length > 0) return `port=${port} dir=${dir}`;
+        await new Promise((resolve) => setTimeout(resolve, 500));
+      }
+      throw new Error('the hold job did not start within 90 s');
+    }
+  });
+});
