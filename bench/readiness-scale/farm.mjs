@@ -7,6 +7,7 @@
 // all on one port like real nodes) that accepts only the job's client key and answers `exec true`;
 // once it listens, `up` with the port, that host key and the node's address. On `done`: `bye`.
 // Every home operation of the real code goes through a counting file system. Driven over IPC.
+import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
@@ -42,6 +43,8 @@ async function start({ home: homeDir, jobId, stepId, nodes, coordinatorAddress, 
   const lateAt = new Map(late.map(({ address, atMs }) => [address, atMs]));
   const t0 = now();
   const controller = new AbortController();
+  // one signal for all N joins here (each real worker has its own): each sleep between rounds listens on it
+  setMaxListeners(nodes.length + 10, controller.signal);
   const deadline = Date.now() + timeoutSeconds * 1000;
   let startOps;
   let upSent = 0;
