@@ -117,6 +117,40 @@ describe('control channel at scale', () => {
     await expect(link.ended).resolves.toEqual({ done: 'finished' });
   });
 
+  it('a worker whose secret read took most of the silence limit still waits for the welcome it asked for', async () => {
+    // the worker's clock jumps 5.5 s while it reads the secret; the coordinator answers 1.2 s after the proof
+    let offset = 0;
+    const challenge = newChallenge();
+    const peers: Socket[] = [];
+    const coordinator = createServer((socket) => {
+      peers.push(socket);
+      socket.write(`${JSON.stringify({ t: 'hello', v: 1, job: JOB, dir: DIR, challenge })}\n`);
+      socket.once('data', (line) => {
+        const auth = JSON.parse(line.toString()) as { node: string; challenge: string };
+        const welcome = JSON.stringify({ t: 'welcome', proof: proof(SECRET, 'coordinator', JOB, auth.node, auth.challenge) });
+        setTimeout(() => socket.write(`${welcome}\n`), 1_200);
+      });
+    });
+    await new Promise<void>((resolve) => coordinator.listen(0, '127.0.0.1', resolve));
+    cleanups.push(() => new Promise((resolve) => {
+      peers.forEach((p) => p.destroy());
+      coordinator.close(() => resolve());
+    }));
+    const port = (coordinator.address() as { port: number }).port;
+    const impostors: string[] = [];
+    const link = await join(port, {
+      now: () => Date.now() + offset,
+      readSecret: () => {
+        offset += 5_500;
+        return Promise.resolve(SECRET);
+      },
+      deadline: Date.now() + 4_000,
+      onImpostor: (_port, reason) => impostors.push(reason),
+    });
+    expect(link.port).toBe(port);
+    expect(impostors).toEqual([]);
+  });
+
   it.runIf(openFilesLimit() >= 2_000)('takes a burst of more connections than Node\'s default backlog (511) with none dropped from a full queue', async () => {
     const port = await freePort();
     await server(port, ['n1']);
