@@ -1,43 +1,41 @@
-// Benchmark of the coordinator's readiness wait at scale (issue #5, part 2).
+// Benchmark of the coordinator at scale over the control channel (issue 13, "Scale").
 //
-//   npm run build && node bench/readiness-scale.mjs [--sizes=8,64,256,1024] [--runs=5,5,5,3]
-//        [--concurrency=64] [--extra=1024:16:2,1024:128:2] [--json=out.json]
+//   npm run build && node bench/readiness-scale.mjs [--sizes=8,64,256,1024] [--runs=3,3,3,3]
+//        [--concurrency=64] [--job-ms=4000] [--json=out.json]
 //
-// N workers are real ssh servers (ssh2, one child process) on N loopback addresses 127.1.x.y, all on
-// one port. 10 % of them start listening at random times up to 3 s after the wait begins, one more
-// at a known 3.5 s; each writes its status file (started, port, host key) when it listens, as a real
-// worker does once its sshd greets. The coordinator (its own child process) runs the real
-// waitForNodes + the shipped probe from dist/, with the job's ssh material made by dist/'s
-// createClientMaterial and createNodeSshd (one host key for the whole farm).
-// Only loopback is used; every child is killed by its PID; the temp job directory is removed.
+// Two child processes. The farm (readiness-scale/farm.mjs) simulates N workers: each joins the
+// coordinator over the real channel (dist/'s joinCoordinator, the secret read from the job
+// directory), writes its own sshd material into the job directory, starts an ssh server on its own
+// loopback address 127.1.x.y (all on one port) and says `up` once it listens: 90 % as soon as they
+// can, 10 % at random times up to 3 s after those 90 % are up, one more at a known 3.5 s after. The coordinator
+// (readiness-scale/coordinator.mjs) runs the real openChannelServer + waitForNodes + in-process
+// login probe, wired as src/roles/coordinator.ts wires them. Then a "job" of --job-ms with every
+// worker connected and idle, then done → every goodbye. Both processes count every call into the
+// home's FileSystem (one method call = one op).
+// Only loopback is used; every child is ended by its PID; the temp home is removed.
 import { fork } from 'node:child_process';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { loadavg, cpus, totalmem, tmpdir, userInfo } from 'node:os';
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { writeJson } from '../dist/coordination.js';
-import { nodeFileSystem } from '../dist/fs.js';
-import { jobDirFor, nodeHostKeyPath } from '../dist/jobdir.js';
-import { createClientMaterial, createNodeSshd, writeKnownHosts } from '../dist/ssh/material.js';
+import { opsBetween } from './readiness-scale/counting-fs.mjs';
 
 const LATE_FRACTION = 0.1;
 const LATE_MAX_MS = 3_000;
 const LAST_AT_MS = 3_500;
 const TIMEOUT_SECONDS = 120; // the wait's own --timeout
-const STEP_LIMIT_MS = 30_000; // any single hand-shake with a child process
+const STEP_LIMIT_MS = 60_000; // any single hand-shake with a child process
+const COORDINATOR = '127.0.0.1';
 const here = new URL('./readiness-scale/', import.meta.url);
-const now = () => performance.timeOrigin + performance.now();
 
 const { values: args } = parseArgs({
   options: {
     sizes: { type: 'string', default: '8,64,256,1024' },
-    runs: { type: 'string', default: '5,5,5,3' },
+    runs: { type: 'string', default: '3,3,3,3' },
     concurrency: { type: 'string', default: '64' },
-    extra: { type: 'string', default: '1024:16:2,1024:128:2' },
+    'job-ms': { type: 'string', default: '4000' },
     json: { type: 'string' },
-    variant: { type: 'string', default: 'inprocess' },
   },
 });
 
@@ -57,11 +55,7 @@ async function main() {
   const sizes = args.sizes.split(',').map(Number);
   const runs = args.runs.split(',').map(Number);
   const configs = sizes.map((n, i) => ({ n, concurrency: Number(args.concurrency), runs: runs[i] ?? runs.at(-1) }));
-  for (const item of args.extra ? args.extra.split(',') : []) {
-    const [n, concurrency, count] = item.split(':').map(Number);
-    configs.push({ n, concurrency, runs: count ?? 2 });
-  }
-  console.log(`machine: ${cpus().length} cpu, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; probe variant ${args.variant}`);
+  console.log(`machine: ${cpus().length} cpu, ${(totalmem() / 2 ** 30).toFixed(1)} GiB, node ${process.version}; job phase ${args['job-ms']} ms`);
   tmpRoot = await mkdtemp(join(tmpdir(), 'srun-docker-bench-'));
   const results = [];
   try {
@@ -69,87 +63,106 @@ async function main() {
   } finally {
     await cleanUp();
   }
-  printTable(results);
-  if (args.json) await nodeFileSystem.writeFile(args.json, JSON.stringify(results, null, 2) + '\n', 0o644);
+  printTables(results);
+  if (args.json) await writeFile(args.json, JSON.stringify(results, null, 2) + '\n');
 }
 
 async function runConfig({ n, concurrency, runs }) {
   const nodes = Array.from({ length: n }, (_, i) => `127.1.${Math.floor(i / 250)}.${(i % 250) + 1}`);
-  const dir = jobDirFor(join(tmpRoot, `n${n}-c${concurrency}`), 'bench', String(n));
-  await nodeFileSystem.mkdir(dir.nodesDir, 0o700);
-  const port = await freePort(nodes);
-  const user = userInfo();
-  await createClientMaterial({ dir, nodes, port, user: user.username }, nodeFileSystem);
-  const hostKey = await createNodeSshd({ dir, node: 'farm', port, user: user.username, uid: user.uid, sessionEnv: {} }, nodeFileSystem);
-  // the OpenSSH variants read known_hosts; the shipped probe checks each node's reported key
-  await writeKnownHosts(dir, port, new Map(nodes.map((n) => [n, hostKey])), nodeFileSystem);
   const loadBefore = loadavg()[0];
   const list = [];
   for (let run = 1; run <= runs; run += 1) {
-    const result = await runOnce({ nodes, port, dir, concurrency, hostKey });
+    const result = await runOnce({ nodes, concurrency, run }).catch((error) => ({ error: String(error?.message ?? error) }));
     list.push(result);
     console.log(
-      `N=${n} c=${concurrency} run ${run}/${runs}: ` +
+      `N=${n} run ${run}/${runs}: ` +
         (result.error
           ? `FAILED ${result.error}`
-          : `detect ${ms(result.detectMs)} total ${ms(result.totalMs)} rss ${result.peaks.vmHwmMb.toFixed(0)} MB ` +
-            `fds ${result.peaks.fds} ssh-children ${result.peaks.children} (${result.peaks.childrenRssMb.toFixed(0)} MB) ` +
+          : `detect ${ms(result.detectMs)} total ${ms(result.totalMs)} (90 % up at ${ms(result.onTimeUpAfterStartMs)}; last node in ${ms(result.lastNodeLoginMs)}, all others by ${ms(result.othersPassedMs)}) join p50 ${ms(result.joinMs.p50)} max ${ms(result.joinMs.max)} ` +
+            `rss ${result.rssMb.toFixed(0)} MB (job ${result.jobRssMb.toFixed(0)}) fds ${result.fds} ` +
             `attempts ${result.counts.attempts} refused ${result.counts.refused} ssh-failed ${result.counts.sshFailed} ` +
-            `probe ms p50 ${result.probeMs.p50?.toFixed(0)} p90 ${result.probeMs.p90?.toFixed(0)} max ${result.probeMs.max?.toFixed(0)} ` +
-            `loop lag max ${result.loopLagMs.max.toFixed(0)} ms ` +
-            `cpu s: coordinator ${result.cpu.self.toFixed(1)} ssh ${result.cpu.children.toFixed(1)} farm ${result.stats.cpuSeconds.toFixed(1)} ` +
+            `loop lag max ${result.loopLagMs.max.toFixed(0)} ms cpu s: coordinator ${result.cpu.toFixed(1)} farm ${result.farmCpu.toFixed(1)} ` +
+            `idle cpu ${result.idleCpuPct.toFixed(1)} % ` +
+            `home ops start: coordinator ${result.ops.coordinatorStart.total} workers ${result.ops.workersStart.total} (${fmt(result.ops.workersStart.byMethod)}) ` +
+            `job: coordinator ${result.ops.coordinatorJob.total} workers ${result.ops.workersJob.total} in ${(result.jobSeconds).toFixed(1)} s ` +
+            `end: ${result.ops.coordinatorEnd.total}+${result.ops.workersEnd.total} ` +
             `teardown ${ms(result.teardownMs)} load ${loadavg()[0].toFixed(2)}` +
-            (result.warnings.length ? `\n  coordinator warned: ${result.warnings.join(' | ')}` : '')),
+            (result.warnings.length ? `\n  coordinator warned: ${result.warnings.slice(0, 5).join(' | ')}` : '')),
     );
   }
   return { n, concurrency, runs: list, load: [loadBefore, loadavg()[0]] };
 }
 
-async function runOnce({ nodes, port, dir, concurrency, hostKey }) {
+async function runOnce({ nodes, concurrency, run }) {
+  const homeDir = join(tmpRoot, `n${nodes.length}-r${run}`);
+  const jobId = String(process.pid * 10 + run);
+  const stepId = String(nodes.length);
+  const sshPort = await freePort(nodes);
   const late = pickLate(nodes);
   const farm = start('farm.mjs');
   const coordinator = start('coordinator.mjs');
   try {
-    await expect(coordinator, 'loaded');
-    farm.send({ type: 'start', addresses: nodes, port, hostKeyPath: nodeHostKeyPath(dir, 'farm'), hostKey, clientPubPath: `${dir.clientKey}.pub`, dir });
-    await expect(farm, 'bound');
-    // the wait and the late workers' clock start together
-    const lateDone = expect(farm, 'late-listening', LAST_AT_MS + STEP_LIMIT_MS);
-    farm.send({ type: 'go', late });
-    await expect(farm, 'going');
-    coordinator.send({ type: 'run', nodes, port, dir, concurrency, timeoutSeconds: TIMEOUT_SECONDS, trace: late.at(-1).address, variant: args.variant });
-    const result = await expect(coordinator, 'result', TIMEOUT_SECONDS * 1000 + STEP_LIMIT_MS);
-    const { times } = await lateDone;
-    const lastReady = Math.max(...times.map((t) => t.at));
-    farm.send({ type: 'stats' });
-    const { stats } = await expect(farm, 'stats');
-    const teardownMs = result.error ? undefined : await teardownFanOut(farm, dir, nodes);
+    await Promise.all([expect(coordinator, 'loaded'), expect(farm, 'loaded')]);
+    coordinator.send({ type: 'open', home: homeDir, jobId, stepId, node: COORDINATOR, nodes, concurrency, timeoutSeconds: TIMEOUT_SECONDS });
+    await expect(coordinator, 'opened');
+    const farmStart = await snapshot(farm);
+    farm.send({ type: 'start', home: homeDir, jobId, stepId, nodes, coordinatorAddress: COORDINATOR, sshPort, late, timeoutSeconds: TIMEOUT_SECONDS });
+    const listened = expect(farm, 'listening', TIMEOUT_SECONDS * 1000 + STEP_LIMIT_MS);
+    listened.catch(() => undefined); // awaited once the coordinator is ready
+    const ready = await expect(coordinator, 'ready', TIMEOUT_SECONDS * 1000 + STEP_LIMIT_MS);
+    if (ready.error) throw new Error(`${ready.error.slice(0, 300)} [refused ${ready.refused}: ${ready.refusedSample.join(' | ')}]`);
+    const listening = await listened;
+    // the job: everything connected and idle
+    const [c0, f0] = await Promise.all([snapshot(coordinator), snapshot(farm)]);
+    await sleep(Number(args['job-ms']));
+    const [c1, f1] = await Promise.all([snapshot(coordinator), snapshot(farm)]);
+    const gone = expect(farm, 'gone', STEP_LIMIT_MS);
+    coordinator.send({ type: 'done' });
+    const finished = await expect(coordinator, 'finished', STEP_LIMIT_MS);
+    const farmGone = await gone;
+    const jobSeconds = (c1.at - c0.at) / 1000;
     return {
-      ...result,
-      stats,
-      detectMs: result.end - lastReady,
-      lastReadyAfterStartMs: lastReady - result.start,
-      totalMs: result.end - result.start,
-      lastNodePassedAfterReadyMs: result.passedAt?.[late.at(-1).address] - lastReady,
-      passedAt: undefined,
-      teardownMs,
+      detectMs: ready.end - listening.lastListeningAt,
+      totalMs: ready.end - ready.start,
+      lastListeningAfterStartMs: listening.lastListeningAt - ready.start,
+      onTimeUpAfterStartMs: listening.lateClockAt - ready.start,
+      // the logins of every other node, done before or after the last one listened
+      othersPassedMs: Math.max(...Object.entries(ready.passedAt).filter(([node]) => node !== listening.lastNode).map(([, at]) => at)) - listening.lastListeningAt,
+      lastNodeLoginMs: ready.passedAt[listening.lastNode] - listening.lastListeningAt,
+      joinMs: listening.joinMs,
+      counts: ready.counts,
+      refused: finished.refused,
+      left: finished.left,
+      probeMs: ready.probeMs,
+      loopLagMs: ready.loopLagMs,
+      rssMb: finished.peaks.vmHwmMb,
+      jobRssMb: c1.rssMb,
+      fds: finished.peaks.fds,
+      cpu: finished.cpu,
+      farmCpu: f1.cpu - farmStart.cpu,
+      idleCpuPct: ((c1.cpu - c0.cpu) / jobSeconds) * 100,
+      jobSeconds,
+      teardownMs: finished.teardownMs,
+      ops: {
+        coordinatorStart: ready.ops,
+        workersStart: opsBetween(farmStart.ops, listening.ops),
+        coordinatorJob: opsBetween(c0.ops, c1.ops),
+        workersJob: opsBetween(f0.ops, f1.ops),
+        coordinatorEnd: finished.endOps,
+        workersEnd: opsBetween(f1.ops, farmGone.ops),
+      },
+      farm: listening.stats,
+      warnings: finished.warnings,
     };
   } finally {
     await Promise.all([stop(farm), stop(coordinator)]);
+    await rm(homeDir, { recursive: true, force: true });
   }
 }
 
-/** The coordinator writes done.json; N watchers (watchUntilDone, every watchIntervalMs(N)) must all notice. */
-async function teardownFanOut(farm, dir, nodes) {
-  await nodeFileSystem.writeFile(dir.heartbeat, '1\n', 0o600);
-  farm.send({ type: 'watch', dir, nodes, staleMs: 60_000 });
-  await sleep(1_000); // every watcher is past its first look
-  const written = now();
-  await writeJson(nodeFileSystem, dir.done, { reason: 'finished' });
-  const { ends } = await expect(farm, 'watch-done', STEP_LIMIT_MS);
-  await nodeFileSystem.remove(dir.done);
-  if (ends.some((e) => e.end !== 'done')) throw new Error(`a watcher ended with ${ends.find((e) => e.end !== 'done').end}`);
-  return Math.max(...ends.map((e) => e.at)) - written;
+async function snapshot(child) {
+  child.send({ type: 'snapshot' });
+  return expect(child, 'snapshot');
 }
 
 function pickLate(nodes) {
@@ -170,7 +183,7 @@ function shuffle(list) {
   return list;
 }
 
-/** A port free on every one of the addresses (checked again by the farm when it binds). */
+/** A port free on the first address (the farm binds it on every address). */
 async function freePort(nodes) {
   const probe = createServer();
   await new Promise((resolve, reject) => probe.once('error', reject).listen({ host: nodes[0], port: 0 }, resolve));
@@ -180,8 +193,7 @@ async function freePort(nodes) {
 }
 
 function start(file) {
-  // own process group: its ssh children can be stopped with it
-  const child = fork(new URL(file, here), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], detached: true });
+  const child = fork(new URL(file, here), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
   child.inbox = [];
   child.waiters = [];
   child.on('message', (message) => {
@@ -212,24 +224,22 @@ function expect(child, type, limitMs = STEP_LIMIT_MS) {
   });
 }
 
-/** SIGTERM to the child's own process group (the child and the ssh clients it started), then SIGKILL. */
+/** SIGTERM to the child by its PID, then SIGKILL if it is still there after 3 s. */
 async function stop(child) {
   if (child.exitCode === null && child.signalCode === null) {
-    signalGroup(child.pid, 'SIGTERM');
+    signal(child.pid, 'SIGTERM');
     const exited = await Promise.race([child.exited.then(() => true), sleep(3_000).then(() => false)]);
-    if (!exited) signalGroup(child.pid, 'SIGKILL');
+    if (!exited) signal(child.pid, 'SIGKILL');
     await Promise.race([child.exited, sleep(3_000)]);
   }
-  // ssh clients the coordinator left behind share its group; they end within their own timeouts anyway
-  signalGroup(child.pid, 'SIGKILL');
   children.delete(child);
 }
 
-function signalGroup(pid, signal) {
+function signal(pid, name) {
   try {
-    process.kill(-pid, signal);
+    process.kill(pid, name);
   } catch {
-    // the group is already gone
+    // already gone
   }
 }
 
@@ -239,36 +249,62 @@ async function cleanUp() {
   tmpRoot = undefined;
 }
 
-function printTable(results) {
-  const base = results.find((r) => r.n === results[0].n && r.concurrency === results[0].concurrency);
-  const baseTotal = median(base.runs.map((r) => r.totalMs));
+function printTables(results) {
+  const base = results[0];
+  const baseTotal = median(base.runs.filter((r) => !r.error).map((r) => r.totalMs));
   const lines = [
-    '| N | conc. | runs | detect median (min–max) | total median (min–max) | total/total(8) | N/8 | N/conc. | peak RSS MB | peak fds | peak ssh children (their RSS MB) | teardown fan-out | load 1-min |',
-    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+    '| N | runs | detect median (min–max) | the others\' logins done, vs the last listening (median) | total median (min–max) | total/total(8) | N/8 | join median, max | peak RSS MB (in the job) | peak fds | loop lag max | CPU s coordinator / farm | coordinator idle CPU | teardown fan-out (done → all byes) | load 1-min |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
-  for (const { n, concurrency, runs, load } of results) {
+  const opsLines = [
+    '| N | home ops at start: coordinator | at start: workers, per node | during the job: coordinator, ops/s | during the job: workers, ops/s (per node) | at the end: coordinator / workers |',
+    '|---|---|---|---|---|---|',
+  ];
+  for (const { n, runs, load } of results) {
     const ok = runs.filter((r) => !r.error);
     const failed = runs.length - ok.length;
     if (ok.length === 0) {
-      lines.push(`| ${n} | ${concurrency} | ${runs.length} (all failed: ${runs[0].error}) |`);
+      lines.push(`| ${n} | ${runs.length} (all failed: ${runs[0].error.slice(0, 200)}) |`);
       continue;
     }
-    const detect = ok.map((r) => r.detectMs);
-    const total = ok.map((r) => r.totalMs);
-    const teardown = ok.map((r) => r.teardownMs);
+    const max = (f) => Math.max(...ok.map(f));
     lines.push(
-      `| ${n} | ${concurrency} | ${runs.length}${failed ? ` (${failed} failed)` : ''} | ${spread(detect)} | ${spread(total)} | ` +
-        `${(median(total) / baseTotal).toFixed(2)} | ${n / base.n} | ${(n / concurrency).toFixed(2)} | ` +
-        `${Math.max(...ok.map((r) => r.peaks.vmHwmMb)).toFixed(0)} | ${Math.max(...ok.map((r) => r.peaks.fds))} | ` +
-        `${Math.max(...ok.map((r) => r.peaks.children))} (${Math.max(...ok.map((r) => r.peaks.childrenRssMb)).toFixed(0)}) | ` +
-        `${ms(median(teardown))} | ${load.map((l) => l.toFixed(2)).join('→')} |`,
+      `| ${n} | ${runs.length}${failed ? ` (${failed} failed)` : ''} | ${spread(ok.map((r) => r.detectMs))} | ${signedMs(median(ok.map((r) => r.othersPassedMs)))} | ${spread(ok.map((r) => r.totalMs))} | ` +
+        `${(median(ok.map((r) => r.totalMs)) / baseTotal).toFixed(2)} | ${n / base.n} | ` +
+        `${ms(median(ok.map((r) => r.joinMs.p50)))}, ${ms(max((r) => r.joinMs.max))} | ` +
+        `${max((r) => r.rssMb).toFixed(0)} (${max((r) => r.jobRssMb).toFixed(0)}) | ${max((r) => r.fds)} | ${max((r) => r.loopLagMs.max).toFixed(0)} ms | ` +
+        `${median(ok.map((r) => r.cpu)).toFixed(2)} / ${median(ok.map((r) => r.farmCpu)).toFixed(2)} | ${median(ok.map((r) => r.idleCpuPct)).toFixed(1)} % | ` +
+        `${ms(median(ok.map((r) => r.teardownMs)))} | ${load.map((l) => l.toFixed(2)).join('→')} |`,
+    );
+    const perSecond = (list) => median(list).toFixed(2);
+    opsLines.push(
+      `| ${n} | ${spreadCount(ok.map((r) => r.ops.coordinatorStart.total))} | ${median(ok.map((r) => r.ops.workersStart.total / n)).toFixed(2)} (${fmt(ok[0].ops.workersStart.byMethod, n)}) | ` +
+        `${perSecond(ok.map((r) => r.ops.coordinatorJob.total / r.jobSeconds))} (${fmt(ok[0].ops.coordinatorJob.byMethod) || 'none'}) | ` +
+        `${perSecond(ok.map((r) => r.ops.workersJob.total / r.jobSeconds))} (${(median(ok.map((r) => r.ops.workersJob.total / r.jobSeconds)) / n).toFixed(3)}) | ` +
+        `${spreadCount(ok.map((r) => r.ops.coordinatorEnd.total))} / ${spreadCount(ok.map((r) => r.ops.workersEnd.total))} |`,
     );
   }
-  console.log('\n' + lines.join('\n'));
+  console.log('\n' + lines.join('\n') + '\n\n' + opsLines.join('\n'));
+}
+
+function fmt(byMethod, per = 1) {
+  return Object.entries(byMethod ?? {})
+    .map(([name, count]) => `${name} ${per === 1 ? count : (count / per).toFixed(2)}`)
+    .join(', ');
+}
+
+function signedMs(value) {
+  return value < 0 ? `${ms(-value)} before` : `${ms(value)} after`;
 }
 
 function spread(values) {
   return `${ms(median(values))} (${ms(Math.min(...values))}–${ms(Math.max(...values))})`;
+}
+
+function spreadCount(values) {
+  const low = Math.min(...values);
+  const high = Math.max(...values);
+  return low === high ? String(low) : `${median(values)} (${low}–${high})`;
 }
 
 function median(values) {

@@ -1,20 +1,29 @@
-// The coordinator's side of bench/readiness-scale.mjs, in its own process so that its memory and
-// file descriptors are measured alone: the real waitForNodes + the shipped probe (in-process login) from
-// dist/, with the real status reads of the job directory (one listing a round, then the reports it names; a node is logged in to once its status file
-// says its sshd is up, with the host key to expect), and a sampler alongside.
+// The coordinator's side of bench/readiness-scale.mjs, in its own process so that its memory, file
+// descriptors and CPU are measured alone. Wired as src/roles/coordinator.ts wires the real pieces
+// from dist/: the job directory (ensureJobDir, coordinator.json), the job's secret on the home and
+// openChannelServer on the job step's channel ports, the heartbeat, createClientMaterial, then
+// waitForNodes with whenUp = the worker's `up` over the channel, lostReason from its session, and the
+// shipped in-process login probe at the address, port and host key each worker reported; then the
+// job's files (hostfiles, ssh_config and known_hosts, job.env). At the end: done to every worker,
+// until every goodbye, the channel closed, the job directory removed. Every home operation of that
+// code goes through a counting file system; a sampler measures RSS and fds alongside.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { userInfo } from 'node:os';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
-import { statusReader } from '../../dist/roles/coordinator.js';
-import { nodeFileSystem } from '../../dist/fs.js';
+import { newSecret } from '../../dist/channel/auth.js';
+import { channelPorts } from '../../dist/channel/ports.js';
+import { openChannelServer } from '../../dist/channel/server.js';
+import { ensureJobDir, startHeartbeat } from '../../dist/coordination.js';
+import { buildJobEnv, hostfiles, jobEnvScript } from '../../dist/job-env.js';
+import { jobDirFor } from '../../dist/jobdir.js';
 import { waitForNodes } from '../../dist/readiness.js';
-import { execaRunner } from '../../dist/runner.js';
-import { sshLoginProbe } from '../../dist/ssh/probe.js';
 import { inProcessLoginProbe } from '../../dist/ssh/login-probe.js';
-import { spawnRunner } from './variants.mjs';
+import { createClientMaterial, writeHostFiles } from '../../dist/ssh/material.js';
+import { countingFileSystem } from './counting-fs.mjs';
 
 const now = () => performance.timeOrigin + performance.now();
 const SAMPLE_MS = 20;
+const WORKERS_GONE_WAIT_MS = 15_000;
 
 process.on('disconnect', () => process.exit(0));
 // a warning the real coordinator would print to the user's terminal is a finding, not noise
@@ -22,92 +31,167 @@ const warnings = [];
 process.removeAllListeners('warning');
 process.on('warning', (warning) => warnings.push(`${warning.name}: ${warning.message}`.slice(0, 300)));
 process.on('message', (message) => {
-  if (message.type !== 'run') return;
-  run(message).then(
-    (result) => send({ type: 'result', ...result }),
-    (error) => send({ type: 'result', error: String(error?.message ?? error) }),
-  );
+  handle(message).catch((error) => send({ type: 'error', message: String(error?.stack ?? error) }));
 });
 send({ type: 'loaded' });
 
-async function run({ nodes, port, dir, concurrency, timeoutSeconds, trace, variant }) {
+const home = countingFileSystem();
+let job;
+
+async function handle(message) {
+  if (message.type === 'open') return open(message);
+  if (message.type === 'snapshot') return send({ type: 'snapshot', at: now(), ops: home.snapshot(), cpu: cpuSeconds().self, rssMb: process.memoryUsage.rss() / 2 ** 20 });
+  if (message.type === 'done') return finish();
+}
+
+async function open({ home: homeDir, jobId, stepId, node, nodes, concurrency, timeoutSeconds }) {
   resetPeakRss();
   const sampler = startSampler();
+  const cpuBefore = cpuSeconds();
+  const fs = home.fs;
+  const dir = jobDirFor(homeDir, jobId, stepId);
+  const refused = [];
+  await ensureJobDir(fs, dir);
+  await fs.writeFile(dir.coordinator, `${JSON.stringify({ node, token: 'bench', jobId, stepId })}\n`, 0o600);
+  const secret = newSecret();
+  await fs.writeFile(dir.secret, `${secret.toString('hex')}\n`, 0o600);
+  const channel = await openChannelServer({
+    job: `${jobId}.${stepId}`,
+    dir: dir.root,
+    secret,
+    ports: channelPorts(jobId, stepId),
+    workers: nodes,
+    node,
+    now: Date.now,
+    onPortTaken: (port) => warnings.push(`port ${port} taken`),
+    onRefused: (remote, reason) => refused.push(`${remote}: ${reason}`),
+    onWarning: (from, key, text) => warnings.push(`${from} ${key}: ${text}`),
+  });
+  const stopHeartbeat = startHeartbeat(fs, dir);
+  await createClientMaterial({ dir }, fs);
+  job = { dir, channel, stopHeartbeat, sampler, cpuBefore, refused };
+  send({ type: 'opened', port: channel.port, dir: dir.root });
+
   const counts = { attempts: 0, refused: 0, sshFailed: 0, otherFailed: 0, passed: 0 };
-  const passedAt = new Map();
-  const probe = await makeProbe(variant, { port, dir, timeoutMs: 5_000 });
-  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
-  loopDelay.enable();
   const durations = [];
-  const traced = []; // every attempt on the node named `trace`: [start, end, outcome]
-  const counted = async (node, status) => {
+  const passedAt = {};
+  const shipped = await inProcessLoginProbe({ dir, user: userInfo().username, timeoutMs: 5_000 }, fs);
+  const probe = async (name, endpoint) => {
     counts.attempts += 1;
     const begun = now();
-    const note = (outcome) => node === trace && traced.push([Math.round(begun - start), Math.round(now() - start), outcome.slice(0, 60)]);
     try {
-      await probe(node, status.hostKey);
-      note('ok');
+      await shipped(name, endpoint);
       counts.passed += 1;
-      passedAt.set(node, now());
       durations.push(now() - begun);
+      passedAt[name] = now();
     } catch (error) {
       const text = String(error?.message ?? error);
       if (text.startsWith('nothing listening')) counts.refused += 1;
       else if (text.startsWith('ssh login failed')) counts.sshFailed += 1;
       else counts.otherFailed += 1;
       counts.lastError = text;
-      note(text);
       throw error;
     }
   };
-  const controller = new AbortController();
-  const cpuBefore = cpuSeconds();
+  const loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  loopDelay.enable();
   const start = now();
   let error;
+  let reports;
   try {
-    await waitForNodes({
+    reports = await waitForNodes({
       nodes,
       timeoutSeconds,
       concurrency,
-      probe: counted,
-      ...statusReader(nodeFileSystem, dir, port),
-      signal: controller.signal,
+      whenUp: (name) => channel.session(name).up,
+      lostReason: (name) => channel.session(name).lostReason,
+      probe,
+      signal: new AbortController().signal,
+      now: Date.now,
     });
   } catch (caught) {
     error = String(caught?.message ?? caught).slice(0, 2000);
   }
   const end = now();
-  const peaks = sampler.stop();
   loopDelay.disable();
-  const loopLagMs = { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 };
-  const cpuAfter = cpuSeconds();
-  const cpu = { self: cpuAfter.self - cpuBefore.self, children: cpuAfter.children - cpuBefore.children };
+  if (reports !== undefined) await writeJobFiles(dir, node, nodes, reports, channel.localAddress());
   durations.sort((a, b) => a - b);
-  const probeMs = { p50: durations[Math.floor(durations.length / 2)], p90: durations[Math.floor(durations.length * 0.9)], max: durations.at(-1) };
-  return { start, end, error, counts, cpu, probeMs, loopLagMs, traced, warnings: warnings.splice(0), peaks: { ...peaks, vmHwmMb: vmHwmMb() }, passedAt: Object.fromEntries(passedAt) };
+  send({
+    type: 'ready',
+    start,
+    end,
+    error,
+    counts,
+    passedAt,
+    refused: refused.length,
+    refusedSample: [...new Set(refused.map((r) => r.replace(/^[^ ]+ /, '')))].slice(0, 5),
+    probeMs: { p50: durations[Math.floor(durations.length / 2)], max: durations.at(-1) },
+    loopLagMs: { p99: loopDelay.percentile(99) / 1e6, max: loopDelay.max / 1e6 },
+    ops: home.snapshot(),
+  });
 }
 
-/**
- * 'inprocess' is what src/ ships for zero set-up (logins in the coordinator's process);
- * 'execa' is OpenSSH per probe (what --sshconfigdir mode uses); 'spawn' is OpenSSH via child_process.
- */
-function makeProbe(variant = 'inprocess', { port, dir, timeoutMs }) {
-  if (variant === 'inprocess') return inProcessLoginProbe({ dir, port, user: userInfo().username, timeoutMs }, nodeFileSystem);
-  if (variant === 'execa') return sshLoginProbe(execaRunner, { port, sshConfig: dir.sshConfig, timeoutMs });
-  if (variant === 'spawn') return sshLoginProbe(spawnRunner, { port, sshConfig: dir.sshConfig, timeoutMs });
-  throw new Error(`Expected variant inprocess, execa or spawn, got ${variant}`);
+/** As the real coordinator's writeJobFiles: the host files, ssh_config and known_hosts, job.env. */
+async function writeJobFiles(dir, node, nodes, reports, ownAddress) {
+  const all = [node, ...nodes];
+  const slots = all.map((name) => ({ node: name, slots: reports.get(name)?.slots ?? 1 }));
+  const endpoints = all.map((name) => {
+    const report = reports.get(name);
+    return { node: name, address: report?.address ?? ownAddress ?? '127.0.0.1', port: report?.port ?? 22, hostKey: report?.hostKey };
+  });
+  const env = buildJobEnv({
+    nodes: slots,
+    port: endpoints[1]?.port ?? 22,
+    masterPort: 29_500,
+    masterAddr: ownAddress,
+    dir,
+    sshconfigdir: undefined,
+    scriptPath: '/bin/true',
+    scriptArgs: [],
+    envlist: {},
+    imagePath: '/usr/bin:/bin',
+    asRoot: false,
+  });
+  await Promise.all([
+    ...[...hostfiles(slots, dir)].map(([path, text]) => home.fs.writeFile(path, text, 0o600)),
+    writeHostFiles(dir, userInfo().username, endpoints, home.fs),
+    home.fs.writeFile(dir.jobEnv, jobEnvScript(env), 0o600),
+  ]);
 }
 
-/** Samples RSS, open fds and live child processes (the ssh clients) every SAMPLE_MS. */
+/** The job is over: done to every worker, until all said goodbye, then the teardown's home part. */
+async function finish() {
+  const { dir, channel, stopHeartbeat, sampler, cpuBefore, refused } = job;
+  await stopHeartbeat();
+  const before = home.snapshot();
+  const told = now();
+  channel.broadcastDone('finished');
+  const left = await channel.waitForGoodbyes(WORKERS_GONE_WAIT_MS);
+  const allGone = now();
+  await channel.close();
+  await home.fs.remove(dir.root);
+  const peaks = sampler.stop();
+  const cpuAfter = cpuSeconds();
+  send({
+    type: 'finished',
+    teardownMs: allGone - told,
+    left: left.length,
+    refused: refused.length,
+    endOps: { total: home.snapshot().total - before.total },
+    ops: home.snapshot(),
+    peaks: { ...peaks, vmHwmMb: vmHwmMb() },
+    cpu: cpuAfter.self - cpuBefore.self,
+    warnings: warnings.splice(0),
+  });
+}
+
+/** Samples RSS and open fds every SAMPLE_MS. */
 function startSampler() {
-  const peaks = { rssMb: 0, fds: 0, children: 0, childrenRssMb: 0, samples: 0 };
+  const peaks = { rssMb: 0, fds: 0, samples: 0 };
   const sample = () => {
     peaks.samples += 1;
     peaks.rssMb = Math.max(peaks.rssMb, process.memoryUsage.rss() / 2 ** 20);
     peaks.fds = Math.max(peaks.fds, readdirSync('/proc/self/fd').length);
-    const children = childPids();
-    peaks.children = Math.max(peaks.children, children.length);
-    if (peaks.samples % 5 === 0) peaks.childrenRssMb = Math.max(peaks.childrenRssMb, sumRssMb(children));
   };
   sample();
   const timer = setInterval(sample, SAMPLE_MS);
@@ -120,32 +204,9 @@ function startSampler() {
   };
 }
 
-/** CPU seconds of this process, and of its ended (reaped) children: the ssh clients. */
 function cpuSeconds() {
-  const fields = readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
-  const ticks = 100; // USER_HZ on Linux
   const usage = process.cpuUsage();
-  return { self: (usage.user + usage.system) / 1e6, children: (Number(fields[13]) + Number(fields[14])) / ticks };
-}
-
-function childPids() {
-  try {
-    return readFileSync(`/proc/self/task/${process.pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
-  } catch {
-    return [];
-  }
-}
-
-function sumRssMb(pids) {
-  let pages = 0;
-  for (const pid of pids) {
-    try {
-      pages += Number(readFileSync(`/proc/${pid}/statm`, 'utf8').split(' ')[1]);
-    } catch {
-      // the child ended between the listing and the read
-    }
-  }
-  return (pages * 4096) / 2 ** 20;
+  return { self: (usage.user + usage.system) / 1e6 };
 }
 
 /** Linux: writing 5 to clear_refs resets VmHWM, so the peak is this run's own. */

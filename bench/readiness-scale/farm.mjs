@@ -1,105 +1,130 @@
-// Simulated workers for bench/readiness-scale.mjs: one process, one ssh2 Server, one listening socket
-// per loopback address (127.1.x.y), all on the same port like real nodes. It presents the job's host
-// key, accepts only the job's client key, and answers `exec true` with exit status 0. Like a real
-// worker, each address writes its status file (started, port, host key) once it listens. It also runs
-// the workers' side of the teardown fan-out (watchUntilDone from dist/). Driven over the IPC channel.
+// Simulated workers for bench/readiness-scale.mjs, all in one process, each doing over the real
+// control channel what src/roles/worker.ts does: joinCoordinator from dist/ (the coordinator at its
+// loopback address; the job's secret read from the job directory by dist/'s readJobSecret once the
+// hello said it is there), then its own sshd material in the job directory (dist/'s createNodeSshd:
+// host key pair and sshd_config; its passwd and group, as writeUserFiles writes them), then an ssh
+// server (ssh2, one per node with that node's own host key, on its own loopback address 127.1.x.y,
+// all on one port like real nodes) that accepts only the job's client key and answers `exec true`;
+// once it listens, `up` with the port, that host key and the node's address. On `done`: `bye`.
+// Every home operation of the real code goes through a counting file system. Driven over IPC.
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
-import { watchIntervalMs, watchUntilDone, writeJson } from '../../dist/coordination.js';
-import { nodeFileSystem } from '../../dist/fs.js';
-import { nodeStatusPath } from '../../dist/jobdir.js';
+import { joinCoordinator } from '../../dist/channel/client.js';
+import { channelPorts } from '../../dist/channel/ports.js';
+import { readJobSecret } from '../../dist/coordination.js';
+import { jobDirFor, nodeEtcDir, nodeHostKeyPath } from '../../dist/jobdir.js';
+import { createNodeSshd } from '../../dist/ssh/material.js';
+import { countingFileSystem } from './counting-fs.mjs';
 
 const now = () => performance.timeOrigin + performance.now();
-const stats = { connections: 0, authRejected: 0, execs: 0, clientErrors: 0 };
-let sshServer;
+const stats = { connections: 0, authRejected: 0, execs: 0, clientErrors: 0, impostors: 0 };
+const home = countingFileSystem();
+const links = [];
+const listeners = [];
 let allowed;
-let farmPort = 0;
-let job; // { dir, hostKey }: where a worker says it is up, and with which host key
-// Nagle on these sockets adds ~90 ms of delayed-ACK stalls to every ssh2 login on loopback (measured:
-// 120 ms vs 35 ms per serial login); off, the farm's latency is the ssh client's, not an artefact.
-const NO_DELAY = process.env.FARM_NODELAY !== '0';
-const listeners = new Map();
 
 process.on('message', (message) => {
   handle(message).catch((error) => send({ type: 'error', message: String(error?.stack ?? error) }));
 });
 // the parent owns this process: when it goes away, so do we
 process.on('disconnect', () => process.exit(0));
+send({ type: 'loaded' });
 
 async function handle(message) {
   if (message.type === 'start') return start(message);
-  if (message.type === 'go') return goLate(message.late);
-  if (message.type === 'stats') {
-    const usage = process.cpuUsage();
-    return send({ type: 'stats', stats: { ...stats, cpuSeconds: (usage.user + usage.system) / 1e6 } });
-  }
-  if (message.type === 'watch') return watch(message);
+  if (message.type === 'snapshot') return send({ type: 'snapshot', at: now(), ops: home.snapshot(), cpu: cpuSeconds() });
 }
 
-async function start({ addresses, port, hostKeyPath, hostKey, clientPubPath, dir }) {
-  allowed = ssh2.utils.parseKey(readFileSync(clientPubPath));
-  if (allowed instanceof Error) throw allowed;
-  farmPort = port;
-  job = { dir, hostKey };
-  sshServer = new ssh2.Server({ hostKeys: [readFileSync(hostKeyPath)] }, onClient);
-  // every address is bound once up front, so a late worker cannot fail on a taken port mid-run
-  for (const address of addresses) {
-    const server = createServer({ noDelay: NO_DELAY }, (socket) => sshServer.injectSocket(socket));
-    listeners.set(address, server);
-    await listen(server, address, port);
-    await sayUp(address);
-  }
-  send({ type: 'bound', count: addresses.length });
-}
-
-async function goLate(late) {
-  // late workers close now and come back at their time; everything else keeps listening
-  await Promise.all(late.map(({ address }) => close(listeners.get(address))));
-  await Promise.all(late.map(({ address }) => nodeFileSystem.remove(nodeStatusPath(job.dir, address))));
+async function start({ home: homeDir, jobId, stepId, nodes, coordinatorAddress, sshPort, late, timeoutSeconds }) {
+  const dir = jobDirFor(homeDir, jobId, stepId);
+  const lateAt = new Map(late.map(({ address, atMs }) => [address, atMs]));
   const t0 = now();
-  send({ type: 'going', at: t0 });
-  const times = await Promise.all(
-    late.map(
-      ({ address, atMs }) =>
-        new Promise((resolve, reject) => {
-          setTimeout(() => {
-            const server = createServer({ noDelay: NO_DELAY }, (socket) => sshServer.injectSocket(socket));
-            listeners.set(address, server);
-            // ready = listening and its status written, as a real worker does after sshd's greeting
-            listen(server, address, farmPort)
-              .then(() => sayUp(address))
-              .then(() => resolve({ address, at: now() }), reject);
-          }, Math.max(0, t0 + atMs - now()));
-        }),
-    ),
-  );
-  send({ type: 'late-listening', times });
-}
-
-async function watch({ dir, nodes, staleMs }) {
   const controller = new AbortController();
-  setMaxListeners(nodes.length + 10, controller.signal); // one per watcher's sleep
-  const started = now();
-  const ends = await Promise.all(
-    nodes.map(async () => {
-      // real workers are not in step: each starts its rhythm at its own moment
-      await new Promise((resolve) => setTimeout(resolve, Math.random() * watchIntervalMs(nodes.length)));
-      const end = await watchUntilDone({
-        fs: nodeFileSystem,
-        dir,
+  // one signal for all N joins here (each real worker has its own): each sleep between rounds listens on it
+  setMaxListeners(nodes.length + 10, controller.signal);
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  let startOps;
+  let upSent = 0;
+  // the late workers' clock starts once every other one has said up (the old bench's wait began
+  // with 90 % listening): the coordinator's logins into those overlap the late ones' delays
+  let onTimeUp;
+  const allOnTimeUp = new Promise((resolve) => (onTimeUp = resolve));
+  let onTimeLeft = nodes.length - lateAt.size;
+  if (onTimeLeft === 0) onTimeUp(now());
+  const ended = [];
+  const times = await Promise.all(
+    nodes.map(async (node) => {
+      const link = await joinCoordinator({
+        job: `${jobId}.${stepId}`,
+        node,
+        dir: dir.root,
+        coordinator: coordinatorAddress,
+        address: () => Promise.resolve(coordinatorAddress),
+        ports: channelPorts(jobId, stepId),
+        readSecret: () => readJobSecret(home.fs, dir, deadline, Date.now),
+        deadline,
+        now: Date.now,
         signal: controller.signal,
-        containerRunning: async () => true,
-        now: () => Date.now(),
-        staleMs,
-        intervalMs: watchIntervalMs(nodes.length),
+        onImpostor: (port, reason) => {
+          stats.impostors += 1;
+          if (process.env.FARM_DEBUG) console.error(`DEBUG ${node}: port ${port} ${reason}`);
+        },
       });
-      return { end, at: now() };
+      const joinedAt = now();
+      links.push(link);
+      // the worker's own part of the job directory (prepareNode), made once the hello said it exists
+      const [hostKey] = await Promise.all([
+        createNodeSshd({ dir, node, port: sshPort, user: 'bench', uid: process.getuid(), sessionEnv: { PATH: '/usr/bin:/bin' } }, home.fs),
+        home.fs
+          .mkdir(nodeEtcDir(dir, node), 0o700)
+          .then(() =>
+            Promise.all([
+              home.fs.writeFile(`${nodeEtcDir(dir, node)}/passwd`, 'root:x:0:0:root:/root:/bin/sh\n', 0o644),
+              home.fs.writeFile(`${nodeEtcDir(dir, node)}/group`, 'root:x:0:\n', 0o644),
+            ]),
+          ),
+      ]);
+      allowed ??= ssh2.utils.parseKey(readFileSync(`${dir.clientKey}.pub`));
+      // sshd reads its key in the container, on the node's own host: not one of this process's operations
+      const sshd = new ssh2.Server({ hostKeys: [readFileSync(nodeHostKeyPath(dir, node))] }, onClient);
+      const atMs = lateAt.get(node);
+      if (atMs !== undefined) await sleep((await allOnTimeUp) + atMs - now());
+      const server = createServer({ noDelay: true }, (socket) => sshd.injectSocket(socket));
+      listeners.push(server);
+      await listen(server, node, sshPort);
+      const listeningAt = now();
+      link.send({ t: 'up', port: sshPort, slots: 1, hostKey, address: node });
+      upSent += 1;
+      if (atMs === undefined && --onTimeLeft === 0) onTimeUp(now());
+      if (upSent === nodes.length) startOps = home.snapshot();
+      void link.ended.then((end) => {
+        if ('done' in end) link.send({ t: 'bye' });
+        link.close();
+        ended.push({ end: 'done' in end ? 'done' : end.lost, at: now() });
+        if (process.env.FARM_DEBUG && !('done' in end)) console.error(`DEBUG lost ${node} ${end.lost} ${Math.round(now() - joinedAt)} ms after join, up sent ${upSent}`);
+        if (ended.length === nodes.length) void stopAll().then(() => send({ type: 'gone', ends: ended.map((e) => e.end), ops: home.snapshot() }));
+      });
+      return { node, joinMs: joinedAt - t0, listeningAt };
     }),
   );
-  send({ type: 'watch-done', started, ends });
+  const joins = times.map((t) => t.joinMs).sort((a, b) => a - b);
+  send({
+    type: 'listening',
+    t0,
+    lateClockAt: await allOnTimeUp,
+    lastListeningAt: Math.max(...times.map((t) => t.listeningAt)),
+    lastNode: times.reduce((a, b) => (b.listeningAt > a.listeningAt ? b : a)).node,
+    joinMs: { p50: joins[Math.floor(joins.length / 2)], max: joins.at(-1) },
+    ops: startOps,
+    stats,
+  });
+}
+
+async function stopAll() {
+  await Promise.all(listeners.splice(0).map((server) => new Promise((resolve) => server.close(() => resolve()))));
 }
 
 function onClient(client) {
@@ -112,7 +137,7 @@ function onClient(client) {
       if (!ctx.signature) return ctx.accept(); // the client asks whether the key would do
       if (allowed.verify(ctx.blob, ctx.signature, ctx.hashAlgo) === true) return ctx.accept();
     }
-    if (ctx.method !== 'none') stats.authRejected += 1; // 'none' is every client's opening question
+    if (ctx.method !== 'none') stats.authRejected += 1;
     ctx.reject(['publickey']);
   });
   client.on('ready', () => {
@@ -129,10 +154,6 @@ function onClient(client) {
   });
 }
 
-function sayUp(address) {
-  return writeJson(nodeFileSystem, nodeStatusPath(job.dir, address), { state: 'started', slots: 1, port: farmPort, hostKey: job.hostKey });
-}
-
 function listen(server, address, port) {
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -143,8 +164,13 @@ function listen(server, address, port) {
   });
 }
 
-function close(server) {
-  return new Promise((resolve) => (server ? server.close(() => resolve()) : resolve()));
+function cpuSeconds() {
+  const usage = process.cpuUsage();
+  return (usage.user + usage.system) / 1e6;
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, ms)));
 }
 
 function send(message) {

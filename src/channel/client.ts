@@ -24,6 +24,8 @@ export interface JoinInput {
   signal: AbortSignal;
   /** A port that answered but is not this job's coordinator: said once. */
   onImpostor: (port: number, reason: string) => void;
+  /** How long connecting and the hello may take on one port before the next is tried; ATTEMPT_MS unless a test says. */
+  attemptMs?: number;
 }
 
 /** The worker's end, once both sides have proven the secret. */
@@ -78,10 +80,10 @@ async function attempt(input: JoinInput, host: string, port: number): Promise<Co
   const link = new Link<CoordinatorMessage, WorkerMessage>(socket, input.clock.now);
   let timer: NodeJS.Timeout | undefined;
   const timedOut = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new NotThisPort('no hello in time')), ATTEMPT_MS);
+    timer = setTimeout(() => reject(new NotThisPort('no hello in time')), input.attemptMs ?? ATTEMPT_MS);
   });
   try {
-    const welcomed = await Promise.race([handshake(input, link), timedOut]);
+    const welcomed = await Promise.race([handshake(input, link, () => clearTimeout(timer)), timedOut]);
     return welcomed;
   } catch (error) {
     link.close();
@@ -92,22 +94,35 @@ async function attempt(input: JoinInput, host: string, port: number): Promise<Co
   }
 }
 
-async function handshake(input: JoinInput, link: Link<CoordinatorMessage, WorkerMessage>): Promise<CoordinatorLink> {
-  const next = nextMessage(link);
+async function handshake(input: JoinInput, link: Link<CoordinatorMessage, WorkerMessage>, helloHeard: () => void): Promise<CoordinatorLink> {
+  let beforeQueued: (message: CoordinatorMessage) => void = () => undefined;
+  const next = nextMessage(link, (message) => beforeQueued(message));
   const hello = await next();
   if (hello.t !== 'hello') throw new NotThisPort(`answered "${hello.t}", not srun-docker's hello`);
   if (hello.job !== input.job || hello.dir !== input.dir) throw new NotThisPort(`answered for job ${String(hello.job)}, not ${input.job}`);
+  // this job's coordinator answered: from here only its welcome, its refusal or the link's silence
+  // ends the attempt. A timer that fired once the proof was sent closed connections the coordinator
+  // had just welcomed, and a session whose connection closed is lost for good ("already connected"
+  // to every retry): 320 of 1,024 workers on a busy machine (bench/readiness-scale), and a slow
+  // secret read on a shared home restarted the attempt every few seconds.
+  helloHeard();
   // the hello says the job directory and its secret exist: the first look at them, never a poll
   const secret = await input.readSecret();
   const challenge = newChallenge();
+  const coordinatorProof = proof(secret, 'coordinator', input.job, input.node, challenge);
+  // the coordinator's first line under the session's MAC (a ping) can arrive in the same chunk as its
+  // welcome, read before an await here could turn the link secure: it read as garbled, and the joined
+  // node was lost at once (1 in 40 of 1,024 workers on a busy machine)
+  beforeQueued = (message) => {
+    if (message.t === 'welcome' && proofMatches(coordinatorProof, message.proof)) link.secure(sessionKey(secret, input.job, input.node, hello.challenge, challenge));
+  };
   link.send({ t: 'auth', node: input.node, proof: proof(secret, 'worker', input.job, input.node, hello.challenge), challenge });
   const welcome = await next();
   // a refusal is not final either: only a peer that proves the secret speaks for the coordinator
   if (welcome.t === 'refused') throw new NotThisPort(`refused this node: ${String(welcome.reason)}`);
-  if (welcome.t !== 'welcome' || !proofMatches(proof(secret, 'coordinator', input.job, input.node, challenge), welcome.proof)) {
+  if (welcome.t !== 'welcome' || !proofMatches(coordinatorProof, welcome.proof)) {
     throw new NotThisPort('answered without proof of the job secret');
   }
-  link.secure(sessionKey(secret, input.job, input.node, hello.challenge, challenge));
   const ended = new Promise<{ done: DoneReason } | { lost: LinkEnd }>((resolve) => {
     link.onMessage = (message) => {
       if (message.t === 'done') resolve({ done: message.reason });
@@ -124,10 +139,15 @@ async function handshake(input: JoinInput, link: Link<CoordinatorMessage, Worker
 }
 
 /** The next message, one at a time (the handshake is strictly request and answer). */
-function nextMessage(link: Link<CoordinatorMessage, WorkerMessage>): () => Promise<CoordinatorMessage> {
+function nextMessage(
+  link: Link<CoordinatorMessage, WorkerMessage>,
+  /** Called as each message is read, before the next line of the same chunk is. */
+  beforeQueued: (message: CoordinatorMessage) => void,
+): () => Promise<CoordinatorMessage> {
   const queue: CoordinatorMessage[] = [];
   let waiting: ((message: CoordinatorMessage) => void) | undefined;
   link.onMessage = (message) => {
+    beforeQueued(message);
     if (waiting === undefined) queue.push(message);
     else waiting(message);
   };

@@ -60,6 +60,10 @@ export class Link<In extends { t: string }, Out extends { t: string }> {
     if (this.ended !== undefined) return;
     const body = JSON.stringify(message);
     if (this.key === undefined) {
+      // in the handshake each line asks the other side for its answer: the silence counts from the
+      // question. A worker whose secret read took 6 s sent its proof, then called the coordinator
+      // silent before the welcome could arrive — after the coordinator had bound the node to it.
+      this.lastHeard = this.now();
       this.socket.write(`${body}\n`);
       return;
     }

@@ -7,6 +7,13 @@ import type { CoordinatorMessage, DoneReason, UpReport, WorkerMessage } from './
 
 /** A connection that has not proven the secret within this long is dropped. */
 const HANDSHAKE_MS = 10_000;
+/**
+ * Connections the kernel may hold for this process before it accepts them. Node's default, 511,
+ * is fewer than the workers of a large job, who all connect within milliseconds of each other: the
+ * ones beyond it are dropped and sent again a second later (512 of 1,024 joins in
+ * bench/readiness-scale). Linux caps it at net.core.somaxconn (4096 since 5.4, 128 before).
+ */
+const LISTEN_BACKLOG = 4096;
 
 export interface ChannelServerInput {
   job: string;
@@ -186,7 +193,7 @@ async function listenOnFirstFree(server: Server, ports: readonly number[], onPor
   for (const port of ports) {
     const error = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {
       server.once('error', resolve);
-      server.listen({ port, host: '0.0.0.0', exclusive: true }, () => {
+      server.listen({ port, host: '0.0.0.0', exclusive: true, backlog: LISTEN_BACKLOG }, () => {
         server.off('error', resolve);
         resolve(undefined);
       });
