@@ -13,6 +13,9 @@ useCluster();
  * `"channelPorts": [p0, p1, ...]` in its entry — the lead enables it by shipping that field.
  * FORGED_HELLO below is a guess at a well-formed hello: set it to the channel's real frame.
  * CHANNEL_TESTS=1 runs the SIGKILL cases (c, d) anyway, which need no ports: today's behaviour.
+ * Tried on 2 Dec with made-up ports in place of the dry run's (a scratch copy): the held job, bob's
+ * listener and bob's client all worked, and (a), (b) failed only at the channel's own assertions
+ * (no line naming the port; nothing listening on it).
  */
 
 /** A hello that is well formed but proves nothing: the channel's frame, with a made-up proof. */
