@@ -1,7 +1,7 @@
 // The coordinator's side of bench/readiness-scale.mjs, in its own process so that its memory, file
 // descriptors and CPU are measured alone. Wired as src/roles/coordinator.ts wires the real pieces
 // from dist/: the job directory (ensureJobDir, coordinator.json), the job's secret on the home and
-// openChannelServer on the job step's channel ports, the heartbeat, createClientMaterial, then
+// openChannelServer on the job step's channel ports, createClientMaterial, then
 // waitForNodes with whenUp = the worker's `up` over the channel, lostReason from its session, and the
 // shipped in-process login probe at the address, port and host key each worker reported; then the
 // job's files (hostfiles, ssh_config and known_hosts, job.env). At the end: done to every worker,
@@ -13,7 +13,7 @@ import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { newSecret } from '../../dist/channel/auth.js';
 import { channelPorts } from '../../dist/channel/ports.js';
 import { openChannelServer } from '../../dist/channel/server.js';
-import { ensureJobDir, startHeartbeat } from '../../dist/coordination.js';
+import { ensureJobDir } from '../../dist/coordination.js';
 import { buildJobEnv, hostfiles, jobEnvScript } from '../../dist/job-env.js';
 import { jobDirFor } from '../../dist/jobdir.js';
 import { waitForNodes } from '../../dist/readiness.js';
@@ -67,9 +67,8 @@ async function open({ home: homeDir, jobId, stepId, node, nodes, concurrency, ti
     onRefused: (remote, reason) => refused.push(`${remote}: ${reason}`),
     onWarning: (from, key, text) => warnings.push(`${from} ${key}: ${text}`),
   });
-  const stopHeartbeat = startHeartbeat(fs, dir);
-  await createClientMaterial({ dir }, fs);
-  job = { dir, channel, stopHeartbeat, sampler, cpuBefore, refused };
+  await createClientMaterial({ dir, port: 0, ssh: 'image' }, fs);
+  job = { dir, channel, sampler, cpuBefore, refused };
   send({ type: 'opened', port: channel.port, dir: dir.root });
 
   const counts = { attempts: 0, refused: 0, sshFailed: 0, otherFailed: 0, passed: 0 };
@@ -161,8 +160,7 @@ async function writeJobFiles(dir, node, nodes, reports, ownAddress) {
 
 /** The job is over: done to every worker, until all said goodbye, then the teardown's home part. */
 async function finish() {
-  const { dir, channel, stopHeartbeat, sampler, cpuBefore, refused } = job;
-  await stopHeartbeat();
+  const { dir, channel, sampler, cpuBefore, refused } = job;
   const before = home.snapshot();
   const told = now();
   channel.broadcastDone('finished');

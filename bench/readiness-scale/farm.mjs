@@ -7,6 +7,7 @@
 // all on one port like real nodes) that accepts only the job's client key and answers `exec true`;
 // once it listens, `up` with the port, that host key and the node's address. On `done`: `bye`.
 // Every home operation of the real code goes through a counting file system. Driven over IPC.
+import { wallClock } from '../../dist/timings.js';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -64,9 +65,9 @@ async function start({ home: homeDir, jobId, stepId, nodes, coordinatorAddress, 
         coordinator: coordinatorAddress,
         address: () => Promise.resolve(coordinatorAddress),
         ports: channelPorts(jobId, stepId),
-        readSecret: () => readJobSecret(home.fs, dir, deadline, Date.now),
+        readSecret: () => readJobSecret(home.fs, dir, deadline, wallClock),
         deadline,
-        now: Date.now,
+        clock: wallClock,
         signal: controller.signal,
         onImpostor: (port, reason) => {
           stats.impostors += 1;
@@ -77,7 +78,7 @@ async function start({ home: homeDir, jobId, stepId, nodes, coordinatorAddress, 
       links.push(link);
       // the worker's own part of the job directory (prepareNode), made once the hello said it exists
       const [hostKey] = await Promise.all([
-        createNodeSshd({ dir, node, port: sshPort, user: 'bench', uid: process.getuid(), sessionEnv: { PATH: '/usr/bin:/bin' } }, home.fs),
+        createNodeSshd({ dir, node, port: sshPort, user: 'bench', uid: process.getuid(), sessionEnv: { PATH: '/usr/bin:/bin' }, ssh: 'image' }, home.fs),
         home.fs
           .mkdir(nodeEtcDir(dir, node), 0o700)
           .then(() =>

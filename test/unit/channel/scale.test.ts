@@ -1,3 +1,4 @@
+import { wallClock } from '../../../src/timings.js';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -52,7 +53,7 @@ async function join(port: number, overrides: Partial<JoinInput> = {}): Promise<C
     ports: [port],
     readSecret: () => Promise.resolve(SECRET),
     deadline: Date.now() + 2_000,
-    now: Date.now,
+    clock: wallClock,
     signal: new AbortController().signal,
     onImpostor: () => undefined,
     ...overrides,
@@ -139,7 +140,7 @@ describe('control channel at scale', () => {
     const port = (coordinator.address() as { port: number }).port;
     const impostors: string[] = [];
     const link = await join(port, {
-      now: () => Date.now() + offset,
+      clock: { now: () => Date.now() + offset, sleep: wallClock.sleep },
       readSecret: () => {
         offset += 5_500;
         return Promise.resolve(SECRET);
