@@ -1,6 +1,6 @@
 // Builds dist/srun-docker.cjs: one file a user copies into ~/bin on a cluster that has only Node.
 // The sshd/ssh templates and the version are compiled in, since no package directory comes along.
-// CommonJS, not ES modules: bin/srun-docker compiles it with V8's code cache (src/code-cache.ts),
+// CommonJS, not ES modules: bin/srun-docker compiles it with V8's code cache (src/platform/code-cache.ts),
 // which Node 20 offers for scripts only; dist/launch.cjs is that launcher's part.
 import { build } from 'esbuild';
 import { createHash } from 'node:crypto';
@@ -127,13 +127,13 @@ const deferredCompile = {
   },
 };
 const deferredInputs = {};
-// replaced by the build's content hash, which names its code cache (src/code-cache.ts)
+// replaced by the build's content hash, which names its code cache (src/platform/code-cache.ts)
 const BUILD_ID_LINE = '// srun-docker-build: 0000000000000000';
 
 const result = await build({
   stdin: {
     // main sets process.exitCode; the process ends when nothing is left to do
-    contents: "import { main } from './src/cli.ts';\nvoid main(process.argv.slice(2), process.env);\n",
+    contents: "import { main } from './src/cli/cli.ts';\nvoid main(process.argv.slice(2), process.env);\n",
     resolveDir: '.',
     loader: 'ts',
   },
@@ -170,7 +170,7 @@ if (nonAscii !== -1) throw new Error(`${outfile} has a non-ASCII character at ${
 writeFileSync(outfile, built.replace(BUILD_ID_LINE, `// srun-docker-build: ${createHash('sha256').update(built).digest('hex').slice(0, 16)}`));
 chmodSync(outfile, 0o755);
 await build({
-  entryPoints: ['src/code-cache.ts'],
+  entryPoints: ['src/platform/code-cache.ts'],
   bundle: true,
   platform: 'node',
   target: 'node20',

@@ -36,7 +36,7 @@ cd "$PROJECT"
 say "docker daemon and images (built only when missing)"
 bash test/setup/ensure-docker.sh
 bash test/images/build.sh
-if [ ! -e dist/cli.js ]; then
+if [ ! -e dist/cli/cli.js ]; then
   say "building srun-docker (dist/ is missing)"
   npm run build
 fi

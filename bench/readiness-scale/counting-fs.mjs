@@ -2,7 +2,7 @@
 // method call as one operation (a writeFile is one op here, though it is a write, a chmod and a
 // rename underneath; a mkdir -p is one op however many directories it makes). What the kernel does
 // on its own (attribute revalidation, lookups it caches or not) is not seen from here.
-import { nodeFileSystem } from '../../dist/fs.js';
+import { nodeFileSystem } from '../../dist/platform/fs.js';
 
 export function countingFileSystem(fs = nodeFileSystem) {
   const byMethod = {};

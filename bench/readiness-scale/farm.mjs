@@ -7,7 +7,7 @@
 // all on one port like real nodes) that accepts only the job's client key and answers `exec true`;
 // once it listens, `up` with the port, that host key and the node's address. On `done`: `bye`.
 // Every home operation of the real code goes through a counting file system. Driven over IPC.
-import { wallClock } from '../../dist/timings.js';
+import { wallClock } from '../../dist/platform/timings.js';
 import { setMaxListeners } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -15,8 +15,8 @@ import { performance } from 'node:perf_hooks';
 import ssh2 from 'ssh2';
 import { joinCoordinator } from '../../dist/channel/client.js';
 import { channelPorts } from '../../dist/channel/ports.js';
-import { readJobSecret } from '../../dist/coordination.js';
-import { jobDirFor, nodeEtcDir, nodeHostKeyPath } from '../../dist/jobdir.js';
+import { readJobSecret } from '../../dist/roles/coordination.js';
+import { jobDirFor, nodeEtcDir, nodeHostKeyPath } from '../../dist/plan/jobdir.js';
 import { createNodeSshd } from '../../dist/ssh/material.js';
 import { countingFileSystem } from './counting-fs.mjs';
 

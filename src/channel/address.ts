@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
-import { LaunchError } from '../errors.js';
-import type { CommandRunner } from '../runner.js';
+import { LaunchError } from '../platform/errors.js';
+import type { CommandRunner } from '../platform/runner.js';
 
 /**
  * The address of a SLURM node, as this host reaches it: its name as a host name first; where that

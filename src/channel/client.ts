@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { LaunchError } from '../errors.js';
+import { LaunchError } from '../platform/errors.js';
 import { newChallenge, proof, proofMatches, sessionKey } from './auth.js';
 import { Link, type LinkEnd } from './link.js';
 import type { CoordinatorMessage, DoneReason, WorkerMessage } from './messages.js';

@@ -1,5 +1,5 @@
 import { createServer, type Server } from 'node:net';
-import { LaunchError } from '../errors.js';
+import { LaunchError } from '../platform/errors.js';
 import { newChallenge, proof, proofMatches, sessionKey } from './auth.js';
 import { unmapped } from './client.js';
 import { Link } from './link.js';

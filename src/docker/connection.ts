@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { Agent } from 'node:https';
 import { join } from 'node:path';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../platform/errors.js';
 
 /** How dockerode reaches the daemon, what to call it in messages, and a warning to print once. */
 export interface DockerConnection {

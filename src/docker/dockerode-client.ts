@@ -2,7 +2,7 @@ import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
 import { extract } from 'tar-stream';
-import { JobEndStripper, jobEndMarker } from '../job-end.js';
+import { JobEndStripper, jobEndMarker } from './job-end.js';
 import { dockerConnection } from './connection.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
 import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo } from './engine.js';

@@ -1,4 +1,4 @@
-import { LaunchError } from '../errors.js';
+import { LaunchError } from '../platform/errors.js';
 
 export class DockerUnavailableError extends LaunchError {
   override readonly name = 'DockerUnavailableError';

@@ -1,30 +1,30 @@
-import { createAndStart, ensureImage, imagePaths, removeStaleNamed, writeUserFiles, type UserFiles } from '../container.js';
+import { createAndStart, ensureImage, imagePaths, removeStaleNamed, writeUserFiles, type UserFiles } from '../container/container.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
-import type { FileSystem } from '../fs.js';
-import type { Identity } from '../identity.js';
-import type { Logger } from '../log.js';
-import type { RunOptions } from '../options.js';
+import type { FileSystem } from '../platform/fs.js';
+import type { Identity } from '../container/identity.js';
+import type { Logger } from '../platform/log.js';
+import type { RunOptions } from '../plan/run-options.js';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
-import { LaunchError } from '../errors.js';
-import { allSettledOrFirstError } from '../settle.js';
-import { sshdLogPath } from '../jobdir.js';
+import { LaunchError } from '../platform/errors.js';
+import { allSettledOrFirstError } from '../platform/settle.js';
+import { sshdLogPath } from '../plan/jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
-import { limitMemory } from '../limits-cache.js';
-import { nodeContainerSpec } from '../node-spec.js';
-import type { LaunchPlan } from '../plan.js';
+import { limitMemory } from '../container/limits-cache.js';
+import { nodeContainerSpec } from '../container/node-spec.js';
+import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
-import { UsageError } from '../errors.js';
+import { UsageError } from '../platform/errors.js';
 import type { StepResources } from '../slurm/resources.js';
-import { assertPortFree } from '../ports.js';
-import type { CommandRunner } from '../runner.js';
-import type { Teardown } from '../teardown.js';
-import type { Terminal } from '../terminal.js';
-import type { Timings, WallClock } from '../timings.js';
+import { assertPortFree } from '../plan/ports.js';
+import type { CommandRunner } from '../platform/runner.js';
+import type { Teardown } from './teardown.js';
+import type { Terminal } from '../platform/terminal.js';
+import type { Timings, WallClock } from '../platform/timings.js';
 
 /** The effects a node needs, passed in (the CLI gives the real ones, tests may give fakes). */
 export interface NodeDeps {

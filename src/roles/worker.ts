@@ -1,11 +1,11 @@
 import { resolveNodeAddress } from '../channel/address.js';
 import { joinCoordinator, type CoordinatorLink } from '../channel/client.js';
 import { channelPorts } from '../channel/ports.js';
-import { channelWarner, readJobSecret } from '../coordination.js';
+import { channelWarner, readJobSecret } from './coordination.js';
 import type { HeldInput } from '../docker/client.js';
-import { LaunchError } from '../errors.js';
-import { resolveSlots } from '../slots.js';
-import { Teardown } from '../teardown.js';
+import { LaunchError } from '../platform/errors.js';
+import { resolveSlots } from '../slurm/slots.js';
+import { Teardown } from './teardown.js';
 import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */

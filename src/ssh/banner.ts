@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import { waitUntil, type WaitUntil } from '../wait-until.js';
+import { waitUntil, type WaitUntil } from '../platform/wait-until.js';
 
 export interface BannerWait extends WaitUntil {
   host: string;

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { LaunchError } from '../errors.js';
+import { LaunchError } from '../platform/errors.js';
 import { DROPBEAR_SHA256 } from './dropbear-build.js';
 
 /**

@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import type { FileSystem } from '../fs.js';
+import type { FileSystem } from '../platform/fs.js';
 
 /** An ed25519 key pair: the private key in OpenSSH's own format, the public one as an authorized_keys line. */
 export interface KeyPair {

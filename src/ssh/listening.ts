@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { waitForSshBanner } from './banner.js';
-import { waitUntil, type WaitUntil } from '../wait-until.js';
+import { waitUntil, type WaitUntil } from '../platform/wait-until.js';
 
 /** The kernel's tables of this network namespace's TCP sockets (the node's: containers use the host network). */
 const TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];

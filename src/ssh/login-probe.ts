@@ -1,6 +1,6 @@
 import type { Client } from 'ssh2';
-import type { FileSystem } from '../fs.js';
-import type { JobDir } from '../jobdir.js';
+import type { FileSystem } from '../platform/fs.js';
+import type { JobDir } from '../plan/jobdir.js';
 import { keyBlob } from './keys.js';
 import { loadSsh2 } from './ssh2.js';
 

@@ -1,8 +1,8 @@
 import { dirname } from 'node:path';
 import { quote } from 'shell-quote';
-import type { FileSystem } from '../fs.js';
-import { isShellName } from '../job-env.js';
-import { nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../jobdir.js';
+import type { FileSystem } from '../platform/fs.js';
+import { isShellName } from '../plan/job-env.js';
+import { nodeHostKeyPath, nodeSshdConfigPath, type JobDir } from '../plan/jobdir.js';
 import { BUILTIN_BINARY } from './builtin.js';
 import { keyOnly, writeKeyPair } from './keys.js';
 import { builtinPaths } from './paths.js';

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { nodeHostKeyPath, type JobDir } from '../jobdir.js';
+import { nodeHostKeyPath, type JobDir } from '../plan/jobdir.js';
 
 /**
  * The built-in ssh's files in the job directory, beside the OpenSSH ones they mirror (so a change of

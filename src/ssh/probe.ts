@@ -1,5 +1,5 @@
 import { connect } from 'node:net';
-import type { CommandRunner } from '../runner.js';
+import type { CommandRunner } from '../platform/runner.js';
 
 export interface ProbeTarget {
   port: number;

@@ -1,9 +1,10 @@
 import { quote } from 'shell-quote';
-import { UsageError } from '../errors.js';
+import type { SshMode } from '../plan/run-options.js';
+import { UsageError } from '../platform/errors.js';
 import { BUILTIN_BINARY } from './builtin.js';
 
 /** Which ssh a job uses: the image's OpenSSH, or the built-in Dropbear (builtin.ts). */
-export type SshMode = 'auto' | 'image' | 'builtin';
+export type { SshMode } from '../plan/run-options.js';
 export type SshKind = 'image' | 'builtin';
 
 /** What the image holds, as far as the choice goes (looked up without running it: container.ts). */

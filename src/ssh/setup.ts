@@ -1,7 +1,7 @@
 import { join } from 'node:path';
-import { LaunchError } from '../errors.js';
-import type { FileSystem } from '../fs.js';
-import type { CommandRunner } from '../runner.js';
+import { LaunchError } from '../platform/errors.js';
+import type { FileSystem } from '../platform/fs.js';
+import type { CommandRunner } from '../platform/runner.js';
 import { permitRootLogin } from './material.js';
 import { loadTemplate, renderTemplate } from './template.js';
 

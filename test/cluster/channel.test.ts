@@ -3,7 +3,7 @@ import { asAlice, MPI_IMAGE, onCluster, writeAliceFile } from './support/cluster
 import { containersPerNode, jobDirs, jobName, msUntilClean, occupyPort, processes, srunInBackground, waitForContainers } from './support/faults.js';
 import { sbatch, waitForJob, waitUntil, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
-import { sshdPortCandidates } from '../../src/ports.js';
+import { sshdPortCandidates } from '../../src/plan/ports.js';
 
 useCluster();
 

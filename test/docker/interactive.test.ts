@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { BIN, JOB_IMAGE, testUser, writeJobScript } from '../support/cli.js';
 import { docker } from '../support/docker.js';
-import { LABELS } from '../../src/labels.js';
+import { LABELS } from '../../src/plan/labels.js';
 
 /**
  * Interactive use on the real Docker daemon, one node outside SLURM: a real terminal (tmux), the

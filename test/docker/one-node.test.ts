@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_IMAGE, runCli, testUser, writeJobScript } from '../support/cli.js';
 import { containersOf, docker, removeAllOf } from '../support/docker.js';
-import { LABELS } from '../../src/labels.js';
+import { LABELS } from '../../src/plan/labels.js';
 
 const user = testUser();
 let work: string;

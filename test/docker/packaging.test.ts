@@ -3,7 +3,7 @@ import { chmodSync, chownSync, copyFileSync, mkdtempSync, readdirSync, readFileS
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildIdOf } from '../../src/code-cache.js';
+import { buildIdOf } from '../../src/platform/code-cache.js';
 import { JOB_IMAGE, PROJECT, testUser } from '../support/cli.js';
 import { containersOf } from '../support/docker.js';
 

@@ -1,5 +1,5 @@
 import { rmSync } from 'node:fs';
-import { cacheDirFor } from '../../src/code-cache.js';
+import { cacheDirFor } from '../../src/platform/code-cache.js';
 import { testUser } from './cli.js';
 
 /**

@@ -1,12 +1,12 @@
-import type { Identity } from '../../src/identity.js';
-import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/options.js';
+import type { Identity } from '../../src/container/identity.js';
+import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/cli/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
 import type { AttachedContainer, ContainerFacts, DockerClient, ExecSession, HeldInput, ImageFacts } from '../../src/docker/client.js';
 import { ROOT_DOCKER, type EngineFacts } from '../../src/docker/engine.js';
-import type { FileSystem } from '../../src/fs.js';
-import type { Logger } from '../../src/log.js';
-import type { WallClock } from '../../src/timings.js';
+import type { FileSystem } from '../../src/platform/fs.js';
+import type { Logger } from '../../src/platform/log.js';
+import type { WallClock } from '../../src/platform/timings.js';
 
 /** Files by path (content + mtime); a directory exists when it was made or anything lies below it. */
 export class MemoryFs implements FileSystem {

@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { newSecret } from '../../../src/channel/auth.js';
 import { joinCoordinator, type CoordinatorLink, type JoinInput } from '../../../src/channel/client.js';
-import { wallClock } from '../../../src/timings.js';
+import { wallClock } from '../../../src/platform/timings.js';
 import { openChannelServer, type ChannelServer, type ChannelServerInput } from '../../../src/channel/server.js';
 
 const JOB = '77.0';

@@ -1,4 +1,4 @@
-import { wallClock } from '../../../src/timings.js';
+import { wallClock } from '../../../src/platform/timings.js';
 import { readFileSync } from 'node:fs';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';

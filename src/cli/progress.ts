@@ -1,0 +1,20 @@
+import type { PullEvent } from '../docker/client.js';
+import type { Logger } from '../platform/log.js';
+
+/**
+ * Image pull progress: on a terminal one line rewritten in place; otherwise (srun, sbatch logs)
+ * one line per finished layer, so a log file does not fill with progress bars.
+ */
+export function pullProgressPrinter(stream: NodeJS.WritableStream, log: Logger): (event: PullEvent) => void {
+  const tty = (stream as NodeJS.WriteStream).isTTY === true;
+  return (event) => {
+    if (event.status === undefined) return;
+    const layer = event.id !== undefined ? `${event.id}: ` : '';
+    if (tty) {
+      stream.write(`\r\x1b[K${layer}${event.status} ${event.progress ?? ''}`);
+      if (event.status.startsWith('Status:')) stream.write('\n');
+    } else if (event.progress === undefined) {
+      log.info(`pull ${layer}${event.status}`);
+    }
+  };
+}

@@ -1,0 +1,87 @@
+import type Docker from 'dockerode';
+import { containerCommand } from './container-command.js';
+import { controlFifoPath } from './control-fifo.js';
+import { buildContainerSpec } from './container-spec.js';
+import type { EngineFacts } from '../docker/engine.js';
+import { dirname } from 'node:path';
+import { scriptMount } from './container-spec.js';
+import type { Identity } from './identity.js';
+import type { StepResources } from '../slurm/resources.js';
+import { sshdLogPath } from '../plan/jobdir.js';
+import { builtinBind } from '../ssh/builtin.js';
+import { builtinPaths, sessionPath } from '../ssh/paths.js';
+import { serverCommandLine, type SshKind } from '../ssh/server.js';
+import type { RunOptions } from '../plan/run-options.js';
+import type { LaunchPlan } from '../plan/plan.js';
+
+export interface NodeSpecFacts {
+  identity: Identity;
+  cwd: string;
+  gpus: readonly string[];
+  resources: StepResources;
+  engine: EngineFacts;
+  passwdFile: string;
+  groupFile: string;
+  /** Whether the image has this path (container.ts looks it up without running the image). */
+  imageHas: (path: string) => boolean;
+  /** The image's PATH: the built-in server's sessions get it, with the job's own commands first. */
+  imagePath: string;
+  ssh: SshKind;
+  /** The built-in ssh on this host (mounted read-only when it is the one used). */
+  dropbearPath: string;
+  /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
+  terminal?: boolean;
+}
+
+/** Pure: one node's container, from its plan — the same for a real run and for --dry-run. */
+export function nodeContainerSpec(
+  options: RunOptions,
+  plan: LaunchPlan,
+  facts: NodeSpecFacts,
+  droppedDefaultUlimits: readonly string[] = [],
+): Docker.ContainerCreateOptions {
+  const job =
+    plan.role === 'coordinator'
+      ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, controlFifo: controlFifoPath(plan.jobDir, plan.node) }
+      : undefined;
+  const script = scriptMount(plan.scriptPath, facts.imageHas(dirname(plan.scriptPath)));
+  const spec = buildContainerSpec({
+    name: plan.containerName,
+    image: plan.image,
+    identity: facts.identity,
+    cwd: facts.cwd,
+    passwdFile: facts.passwdFile,
+    groupFile: facts.groupFile,
+    neededPaths: [...plan.neededPaths, ...script.neededPaths],
+    scriptFile: script.scriptFile,
+    extraBinds: facts.ssh === 'builtin' ? [builtinBind(facts.dropbearPath)] : [],
+    datamnts: options.datamnts,
+    env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
+    dockopts: plan.dockopts,
+    privileged: options.privileged,
+    ibdevices: options.ibdevices,
+    gpus: facts.gpus,
+    resources: facts.resources,
+    engine: facts.engine,
+    labels: plan.labels,
+    command: containerCommand({
+      server: serverCommandLine({
+        kind: facts.ssh,
+        port: plan.port,
+        sshdConfig: plan.sshdConfig,
+        dropbearHostKey: builtinPaths(plan.jobDir, plan.node).hostKey,
+        authorizedKeysDir: plan.jobDir.root,
+        sessionPath: sessionPath(plan.jobDir, facts.imagePath),
+        uid: facts.identity.uid,
+      }),
+      sshdLog: sshdLogPath(plan.jobDir, plan.node),
+      job,
+    }),
+    droppedDefaultUlimits,
+  });
+  // every container's input is held by its srun-docker (closed by the daemon when that process is
+  // gone); the coordinator's input and output are the job's, on a terminal when srun-docker's are
+  const input = { OpenStdin: true, StdinOnce: true, AttachStdin: true };
+  if (job === undefined) return { ...spec, ...input };
+  return { ...spec, ...input, AttachStdout: true, AttachStderr: true, Tty: facts.terminal === true };
+}

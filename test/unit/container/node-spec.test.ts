@@ -1,0 +1,55 @@
+import { describe, expect, it } from 'vitest';
+import type { Allocation } from '../../../src/slurm/allocation.js';
+import { ROOT_DOCKER } from '../../../src/docker/engine.js';
+import { nodeContainerSpec } from '../../../src/container/node-spec.js';
+import { buildLaunchPlan } from '../../../src/plan/plan.js';
+import { aliceIdentity, runOptions } from '../fakes.js';
+
+
+const allocation = (nodeName: string, role: 'coordinator' | 'worker'): Allocation => ({
+  inSlurm: true,
+  jobId: '4242',
+  stepId: '0',
+  nodes: ['n1', 'n2'],
+  nodeName,
+  role,
+  gpus: [],
+  resources: {},
+});
+
+function specFor(nodeName: string, role: 'coordinator' | 'worker', terminal?: boolean) {
+  const options = runOptions({ script: 'train.sh', scriptArgs: ['--epochs', '3'] });
+  const plan = buildLaunchPlan(options, allocation(nodeName, role), {
+    cwd: '/home/alice/work',
+    user: 'alice',
+    home: '/home/alice',
+    env: {},
+    scriptExecutable: true,
+  });
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti', terminal };
+  return nodeContainerSpec(options, plan, facts);
+}
+
+const JOB = '/home/alice/.srun-docker/jobs/4242.0';
+
+describe('nodeContainerSpec: who runs the job', () => {
+  it("the coordinator's container takes its input and runs the script with the job's variables file, started over its control FIFO", () => {
+    const s = specFor('n1', 'coordinator');
+    expect(s.Cmd?.slice(1)).toEqual([`${JOB}/nodes/n1.sshd.log`, `${JOB}/job.env`, `${JOB}/job.exit`, `${JOB}/nodes/n1.control`, '/home/alice/work/train.sh', '--epochs', '3']);
+    expect(s).toMatchObject({ OpenStdin: true, StdinOnce: true, AttachStdin: true, AttachStdout: true, AttachStderr: true, Tty: false });
+    // the nonce that ends the job is in no argument, variable or label: it travels on the FIFO
+    expect(JSON.stringify([s.Cmd, s.Env, s.Labels])).not.toMatch(/job-end/);
+  });
+
+  it("on a terminal, the coordinator's container has one (the job's); a worker's never", () => {
+    expect(specFor('n1', 'coordinator', true).Tty).toBe(true);
+    expect(specFor('n2', 'worker', true).Tty).toBeUndefined();
+  });
+
+  it("a worker's container runs sshd alone, its input held by its srun-docker, no output attached", () => {
+    const s = specFor('n2', 'worker');
+    expect(s.Cmd?.slice(1)).toEqual([`${JOB}/nodes/n2.sshd.log`]);
+    expect([s.OpenStdin, s.StdinOnce, s.AttachStdin]).toEqual([true, true, true]);
+    expect(s.AttachStdout).toBeUndefined();
+  });
+});
