@@ -39,6 +39,8 @@ export interface WorkerSession {
   lostReason: string | undefined;
   /** Once its connection is over: after its goodbye, or lost. Never rejects. */
   gone: Promise<void>;
+  /** Resolves, with why, if it is lost (it failed, or its srun-docker is gone) rather than leaving with a goodbye. */
+  lost: Promise<string>;
 }
 
 export interface ChannelServer {
@@ -46,6 +48,8 @@ export interface ChannelServer {
   session(node: string): WorkerSession;
   /** This node's address as the workers reached it (the first connection's), once one has joined. */
   localAddress(): string | undefined;
+  /** The first worker lost (failed, or its srun-docker gone), with why. */
+  firstLoss(): Promise<string>;
   /** Tells every connected worker the job is over. */
   broadcastDone(reason: DoneReason): void;
   /** Until every worker's connection is over, or `maxMs`; the workers not gone by then. */
@@ -78,6 +82,7 @@ export async function openChannelServer(input: ChannelServerInput): Promise<Chan
       return session.view;
     },
     localAddress: () => localAddress,
+    firstLoss: () => Promise.race([...sessions.values()].map((s) => s.view.lost)),
     broadcastDone: (reason) => {
       for (const session of sessions.values()) session.link?.send({ t: 'done', reason });
     },
@@ -108,12 +113,18 @@ function newSession(): SessionState {
   let resolveUp: (report: UpReport) => void = () => undefined;
   let rejectUp: (error: Error) => void = () => undefined;
   let resolveGone: () => void = () => undefined;
+  let resolveLost: (reason: string) => void = () => undefined;
   const up = new Promise<UpReport>((resolve, reject) => {
     resolveUp = resolve;
     rejectUp = reject;
   });
   up.catch(() => undefined); // a worker lost before anyone waits for it
-  const view: WorkerSession = { up, lostReason: undefined, gone: new Promise((resolve) => (resolveGone = resolve)) };
+  const view: WorkerSession = {
+    up,
+    lostReason: undefined,
+    gone: new Promise((resolve) => (resolveGone = resolve)),
+    lost: new Promise((resolve) => (resolveLost = resolve)),
+  };
   const state: SessionState = {
     view,
     link: undefined,
@@ -122,6 +133,7 @@ function newSession(): SessionState {
     lose: (reason) => {
       view.lostReason ??= reason;
       rejectUp(new LaunchError(view.lostReason));
+      resolveLost(view.lostReason);
       state.leave();
     },
     leave: () => {

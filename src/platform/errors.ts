@@ -59,6 +59,17 @@ export class NodeFailedError extends ReadinessError {
   }
 }
 
+/** A worker failed, or its srun-docker went away, while the job ran, and the job did not end by itself: it was stopped on every node. */
+export class WorkerLostError extends LaunchError {
+  override readonly name = 'WorkerLostError';
+  constructor(
+    readonly reason: string,
+    readonly graceMs: number,
+  ) {
+    super(`${reason} while the job ran; the job did not end within ${graceMs / 1000} s and was stopped on every node`);
+  }
+}
+
 /** The run was interrupted by SIGINT/SIGTERM (scancel); exit code 128 + signal number. */
 export class InterruptedError extends LaunchError {
   override readonly name = 'InterruptedError';

@@ -5,7 +5,7 @@ import { openChannelServer, type ChannelServer } from '../channel/server.js';
 import { ensureJobDir } from './coordination.js';
 import { controlFifoPath, newNonce, openControlFifo } from '../container/control-fifo.js';
 import type { AttachedContainer } from '../docker/client.js';
-import { LaunchError } from '../platform/errors.js';
+import { LaunchError, WorkerLostError } from '../platform/errors.js';
 import { FactLog } from './facts.js';
 import { LABELS } from '../plan/labels.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
@@ -25,6 +25,8 @@ export const READINESS_CONCURRENCY = 64;
 const WORKERS_GONE_WAIT_MS = 15_000;
 /** How long the teardown lets this node's container end by itself once the job is over, before it removes it by force. */
 const OWN_EXIT_GRACE_MS = 2_000;
+/** How long a job that lost a worker may take to end by itself (and report it) before it is stopped: inside 10 s in all. */
+const LOST_WORKER_GRACE_MS = 4_000;
 
 /**
  * The first node: makes the job's client key and ssh config, starts its own container while the
@@ -136,7 +138,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
     // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
     const code = await timings.measure('job', async () => {
       await (await control).go(nonce);
-      return jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit));
+      return untilJobOrLostWorker(deps, channel, jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit)));
     });
     container.session.stopInput();
     deps.signal.throwIfAborted();
@@ -172,6 +174,21 @@ async function openChannel(deps: NodeDeps, ctx: NodeContext, workers: readonly s
   });
   deps.log.verbose(`control channel on port ${channel.port}`);
   return channel;
+}
+
+/**
+ * The job's exit code; a worker lost while it runs (failed, or its srun-docker gone) is said at once,
+ * and the job gets a few seconds to notice by itself (mpirun reports the node it lost, and its exit
+ * code is the job's); then it is stopped, and with it every node's container.
+ */
+async function untilJobOrLostWorker(deps: NodeDeps, channel: ChannelServer | undefined, exit: Promise<number>): Promise<number> {
+  if (channel === undefined) return exit;
+  const first = await Promise.race([exit.then((code) => ({ code })), channel.firstLoss().then((lost) => ({ lost }))]);
+  if ('code' in first) return first.code;
+  deps.log.error(`${first.lost} while the job ran; stopping the job in ${LOST_WORKER_GRACE_MS / 1000} s unless it ends first`);
+  const ended = await Promise.race([exit, deps.clock.sleep(LOST_WORKER_GRACE_MS, { ref: false }).then(() => undefined)]);
+  if (ended !== undefined) return ended;
+  throw new WorkerLostError(first.lost, LOST_WORKER_GRACE_MS);
 }
 
 /**

@@ -148,6 +148,21 @@ describe('control channel', () => {
     await expect(n3.ended).resolves.toEqual({ lost: 'closed' });
   });
 
+  it('the first worker lost (not one that said goodbye) is told with why', async () => {
+    const ports = await freePorts(1);
+    const { channel } = await server(ports);
+    const n2 = await join('n2', ports);
+    const n3 = await join('n3', ports);
+    let lost: string | undefined;
+    void channel.firstLoss().then((reason) => (lost = reason));
+    n2.send({ t: 'bye' });
+    n2.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(lost).toBeUndefined();
+    n3.close();
+    await expect(channel.firstLoss()).resolves.toBe("n3's srun-docker is gone (control channel closed)");
+  });
+
   it('warnings reach the coordinator with the node that said them', async () => {
     const ports = await freePorts(1);
     const { said } = await server(ports);
