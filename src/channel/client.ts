@@ -36,6 +36,8 @@ export interface CoordinatorLink {
   send(message: Exclude<WorkerMessage, { t: 'auth' | 'ping' }>): void;
   /** Resolves when the coordinator says the job is over, or with how the connection was lost. */
   ended: Promise<{ done: DoneReason } | { lost: LinkEnd }>;
+  /** Whether the coordinator is still there: false once its connection closed or went silent without `done`. */
+  coordinatorThere(): boolean;
   close(): void;
 }
 
@@ -123,9 +125,12 @@ async function handshake(input: JoinInput, link: Link<CoordinatorMessage, Worker
   if (welcome.t !== 'welcome' || !proofMatches(coordinatorProof, welcome.proof)) {
     throw new NotThisPort('answered without proof of the job secret');
   }
+  let sawDone = false;
   const ended = new Promise<{ done: DoneReason } | { lost: LinkEnd }>((resolve) => {
     link.onMessage = (message) => {
-      if (message.t === 'done') resolve({ done: message.reason });
+      if (message.t !== 'done') return;
+      sawDone = true;
+      resolve({ done: message.reason });
     };
     void link.closed.then((lost) => resolve({ lost }));
   });
@@ -134,6 +139,7 @@ async function handshake(input: JoinInput, link: Link<CoordinatorMessage, Worker
     localAddress: unmapped(link.socket.localAddress ?? ''),
     send: (message) => link.send(message),
     ended,
+    coordinatorThere: () => link.isOpen || sawDone,
     close: () => link.close(),
   };
 }

@@ -33,6 +33,12 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     link?.send({ t: 'bye' });
     link?.close();
   });
+  // however this worker ends (a lost channel, or srun's SIGTERM once the coordinator's task died):
+  // with the coordinator gone, nobody else is left to remove the job directory with its keys
+  teardown.add('remove the orphaned job directory', async () => {
+    const link = await joining.catch(() => undefined);
+    if (link !== undefined && !link.coordinatorThere()) await deps.fs.remove(plan.jobDir.root);
+  });
   try {
     const prepared = await deps.timings.measure('prepare', () => prepareNode(nodeDeps, ctx, joining.then(() => undefined)));
     const link = await joining;
@@ -62,8 +68,6 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     if (end === 'container-exited') throw await containerStopped(deps.fs, plan);
     if ('lost' in end) {
       log.warn(`the coordinator ${plan.nodes[0] ?? ''} is gone (control channel ${end.lost}); removing this node's container and the job's keys`);
-      // a live coordinator says done before it closes: nobody else is left to remove the job directory with its keys
-      teardown.add('remove the orphaned job directory', () => deps.fs.remove(plan.jobDir.root));
     } else log.verbose(`leaving: the job is over (${end.done})`);
     return 0;
   } catch (error) {
