@@ -159,15 +159,19 @@ describe('a worker that never becomes ready: the coordinator names it at once', 
   });
 
   /**
-   * `tag` is the MPI image on every node but `without`, where it lacks /usr/sbin/sshd: that node's
-   * container starts, and its sshd cannot. The tag is removed from every node afterwards.
+   * `tag` is the MPI image on every node but `without`, where its /usr/sbin/sshd cannot start (an image
+   * with no sshd at all now gets the built-in one): that node's container starts, and its sshd cannot.
+   * The tag is removed from every node afterwards.
    */
+  /** An sshd that cannot start: what an image's broken or mismatched sshd does. */
+  const BROKEN_SSHD = `printf '#!/bin/sh\\necho "sshd: fatal: cannot start (test)" >&2\\nexit 1\\n' >/usr/sbin/sshd`;
+
   async function withoutSshdOn(without: string, tag: string, test: () => Promise<void>): Promise<void> {
     try {
       for (const node of NODES.filter((n) => n !== without)) await onCluster(node, ['docker', 'tag', MPI_IMAGE, tag], { user: 'root' });
       const make = await onCluster(
         without,
-        ['sh', '-c', 'docker run --name faults-nosshd --entrypoint rm "$1" -f /usr/sbin/sshd && docker commit faults-nosshd "$2" && docker rm faults-nosshd', 'sh', MPI_IMAGE, tag],
+        ['sh', '-c', 'docker run --name faults-nosshd --entrypoint sh "$1" -c "$3" && docker commit faults-nosshd "$2" && docker rm faults-nosshd', 'sh', MPI_IMAGE, tag, BROKEN_SSHD],
         { user: 'root', timeoutMs: 120_000 },
       );
       expect(make.exitCode, make.all).toBe(0);
@@ -177,9 +181,9 @@ describe('a worker that never becomes ready: the coordinator names it at once', 
     }
   }
 
-  it("(b) sshd cannot start on node3 (the image there has no /usr/sbin/sshd)", async () => {
+  it("(b) sshd cannot start on node3 (the image's sshd there fails at once)", async () => {
     await withoutSshdOn('node3', 'srun-docker/mpi:nosshd', async () => {
-      await expectNode3Named('srun-docker/mpi:nosshd', /the container on node3 stopped .*\/usr\/sbin\/sshd: not found/, 'sshd cannot start on node3');
+      await expectNode3Named('srun-docker/mpi:nosshd', /the container on node3 stopped .*fatal: cannot start \(test\)/, 'sshd cannot start on node3');
     });
   });
 
@@ -192,7 +196,7 @@ describe('a worker that never becomes ready: the coordinator names it at once', 
       const cleanMs = await msUntilClean(started, 10_000, NODES);
       measured('sshd cannot start on node1 (the coordinator)', cleanMs, `srun exit ${run.exitCode} after ${(ranMs / 1000).toFixed(1)} s`, run.all);
       expect(run.stderr).toMatch(/srun: error: node1: task 0: Exited with exit code 1/);
-      expect(errorLines(run.stderr)).toContainEqual(expect.stringMatching(/^srun-docker\[node1 coordinator\]: error: the container on node1 stopped .*\/usr\/sbin\/sshd: not found/));
+      expect(errorLines(run.stderr)).toContainEqual(expect.stringMatching(/^srun-docker\[node1 coordinator\]: error: the container on node1 stopped .*fatal: cannot start \(test\)/));
       // the job never ran, and the coordinator did not wait for its deadline
       expect(run.all).not.toContain('job started');
       expect(ranMs, run.all).toBeLessThan(TIMEOUT_S * 1000);
