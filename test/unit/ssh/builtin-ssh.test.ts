@@ -160,7 +160,7 @@ describe('the ssh wrapper of the built-in ssh', () => {
   it.each<[string, string[], string]>([
     ['a host and a command', ['n2', 'echo', 'a b'], '[dbclient][-p][12001][n2][echo][a b]'],
     ["Open MPI's orted launch", ['-x', 'n2', 'orted', '-mca', 'ess', 'env'], '[dbclient][-p][12001][n2][orted][-mca][ess][env]'],
-    ['-p, -l, -i, -t, -q', ['-p', '2222', '-l', 'bob', '-i', '/k', '-t', '-q', 'n2'], '[dbclient][-i][/k][-q][-p][2222][-l][bob][-t][n2]'],
+    ['-p, -l, -i, -q; -t without a terminal asks for no pty, as OpenSSH', ['-p', '2222', '-l', 'bob', '-i', '/k', '-t', '-q', 'n2'], '[dbclient][-i][/k][-q][-p][2222][-l][bob][n2]'],
     ['values attached, combined flags', ['-p2222', '-lbob', '-xqT', 'n2', 'true'], '[dbclient][-q][-p][2222][-l][bob][-T][n2][true]'],
     ['-o options: Port, User, IdentityFile taken, the rest ignored', ['-o', 'Port=2200', '-oUser=bob', '-o', 'StrictHostKeyChecking=no', '-o', 'IdentityFile=/k', 'n2'], '[dbclient][-i][/k][-p][2200][-l][bob][n2]'],
     ['-F and -o BatchMode are ignored', ['-F', '/dev/null', '-o', 'BatchMode=yes', 'n2', 'hostname'], '[dbclient][-p][12001][n2][hostname]'],
