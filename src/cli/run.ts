@@ -105,6 +105,9 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     cwd,
     ...daemon,
   };
+  // srun hands its input to every task: a worker that never read its copy would stop srun passing
+  // it on to the coordinator's job once srun's buffer for that worker is full (12 MB on the test bed)
+  const stopDraining = plan.role === 'worker' ? drainInput(process.stdin) : () => undefined;
   try {
     const code = await (plan.role === 'coordinator' ? runCoordinator(deps, ctx) : runWorker(deps, ctx));
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
@@ -112,10 +115,23 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   } catch (error) {
     throw placed(controller.signal.aborted ? controller.signal.reason : error, `${allocation.nodeName} ${plan.role}`);
   } finally {
+    stopDraining();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     if (options.timings) log.info(timings.format());
   }
+}
+
+/** Reads and drops a worker's input (a terminal's is left alone); returns the stop, which lets the process end. */
+function drainInput(input: NodeJS.ReadStream): () => void {
+  if (input.isTTY) return () => undefined;
+  const drop = (): void => undefined;
+  input.on('data', drop);
+  input.on('error', drop);
+  return () => {
+    input.off('data', drop);
+    input.destroy();
+  };
 }
 
 /**

@@ -66,6 +66,8 @@ export interface ExecSession {
 export interface AttachedContainer {
   /** Sets the container's terminal's size (tty containers only; fails before the start). */
   resize(rows: number, columns: number): Promise<void>;
+  /** Starts passing srun-docker's input on: once the container has started (a start that failed must not take any of it). */
+  startInput(): void;
   /** Stops passing srun-docker's input on (the job is over): nothing is left reading it, and the process can end. */
   stopInput(): void;
   /**

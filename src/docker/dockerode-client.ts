@@ -190,7 +190,7 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
   const container = docker.getContainer(id);
   const stream = await attachStream(docker, id);
   const { exit, removed } = waitsOf(container);
-  const stopInput = passInput(io.stdin, stream);
+  const input = passInput(io.stdin, stream);
   const tty = options.tty === true;
   const codes: (number | undefined)[] = [];
   let jobEndedOn = (_code: number | undefined): void => undefined;
@@ -230,7 +230,7 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
   });
   // the lines seen: their code is on its way (setImmediate above), the output's end must not win with none
   void drained.then(() => {
-    stopInput();
+    input.detach();
     // the output is over: input still queued for a container that is gone would hold the socket open
     (stream as Partial<NodeJS.ReadStream>).destroy?.();
     if (codes.length < linesExpected) jobEndedOn(undefined);
@@ -239,7 +239,8 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
     resize: async (rows, columns) => {
       await container.resize({ h: rows, w: columns });
     },
-    stopInput,
+    startInput: input.start,
+    stopInput: input.stop,
     exited: Promise.all([exit, drained]).then(([code]) => code),
     outputEnded: drained,
     jobEnded,
@@ -298,27 +299,37 @@ function attachStream(docker: Docker, id: string): Promise<NodeJS.ReadWriteStrea
 
 /**
  * srun-docker's input into the container's, with back-pressure, its end passed on as a half-close
- * (the container's input then ends, its output goes on). No input: the container's input ends at once.
- * Returns the stop: srun-docker's input is no longer read (so it does not keep the process alive).
+ * (the container's input then ends, its output goes on); none: the container's input ends at once.
+ * Nothing is read before `start`: a container whose start failed (and is made again) must not take
+ * any of it. `detach` lets go of this container only; `stop` also stops reading srun-docker's input
+ * (the job is over), so that it does not keep the process alive.
  */
-function passInput(input: NodeJS.ReadableStream | undefined, stream: NodeJS.ReadWriteStream): () => void {
-  if (input === undefined) {
-    stream.end();
-    return () => undefined;
-  }
+function passInput(input: NodeJS.ReadableStream | undefined, stream: NodeJS.ReadWriteStream): { start: () => void; detach: () => void; stop: () => void } {
+  // a socket already closed by the daemon: the input is simply no longer wanted
+  stream.on('error', () => undefined);
+  if (input === undefined) return { start: () => void stream.end(), detach: () => undefined, stop: () => undefined };
   const ended = (): void => {
     stream.end();
   };
-  input.pipe(stream, { end: false });
-  input.once('end', ended);
-  // a socket already closed by the daemon: the input is simply no longer wanted
-  stream.on('error', () => undefined);
-  return () => {
+  let started = false;
+  const detach = (): void => {
     input.off('end', ended);
     input.unpipe(stream);
-    input.pause();
-    // a reader of the job's input that never ends (`yes | srun ...`) must not keep this process alive
-    (input as Partial<NodeJS.ReadStream>).destroy?.();
+  };
+  return {
+    start: () => {
+      if (started) return;
+      started = true;
+      input.pipe(stream, { end: false });
+      input.once('end', ended);
+    },
+    detach,
+    stop: () => {
+      detach();
+      input.pause();
+      // a reader of the job's input that never ends (`yes | srun ...`) must not keep this process alive
+      (input as Partial<NodeJS.ReadStream>).destroy?.();
+    },
   };
 }
 
@@ -331,7 +342,8 @@ async function exec(docker: Docker, id: string, request: ExecRequest, io: Contai
     Tty: request.tty,
   });
   const stream = (await execution.start({ hijack: true, stdin: io.stdin !== undefined, Tty: request.tty })) as NodeJS.ReadWriteStream;
-  const stopInput = passInput(io.stdin, stream);
+  const input = passInput(io.stdin, stream);
+  input.start();
   const ended = new Promise<void>((resolve) => {
     if (request.tty) stream.pipe(io.stdout, { end: false });
     else docker.modem.demuxStream(stream, io.stdout, io.stderr);
@@ -344,7 +356,7 @@ async function exec(docker: Docker, id: string, request: ExecRequest, io: Contai
       await execution.resize({ h: rows, w: columns });
     },
     exited: ended.then(async () => {
-      stopInput();
+      input.stop();
       return (await execution.inspect()).ExitCode ?? 1;
     }),
   };

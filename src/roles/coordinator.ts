@@ -121,6 +121,7 @@ export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<
       });
     const container = attached(own, containerId);
     teardown.add('stop passing the input on', async () => container.session.stopInput());
+    container.session.startInput();
     if (terminal !== undefined) {
       const restore = onTerminal(terminal, container.session, log);
       teardown.add('restore the terminal', async () => restore());

@@ -121,6 +121,17 @@ describe("the job's stdin", () => {
     expect(run.exitCode).toBe(3);
   });
 
+  it('a container made twice (the daemon refused a default limit at the first start) loses none of the input', async () => {
+    // the daemon here cannot raise memlock: without the remembered refusal, the first container fails to start
+    const host = (await execa('hostname', ['-s'])).stdout.trim();
+    rmSync(join(user.home, '.srun-docker', 'cache', 'limits', `${host}.json`), { force: true });
+    const job = writeJobScript(work, 'lines2.sh', 'while IFS= read -r l; do printf "[%s]\\n" "$l"; done');
+    const run = await asUser([`--container=${JOB_IMAGE}`, `--script=${job}`], { input: 'first\nsecond\n' });
+    expect(text(run.stderr)).toContain('cannot raise the memlock limit');
+    expect(text(run.stdout)).toBe('[first]\n[second]\n');
+    expect(run.exitCode).toBe(0);
+  });
+
   it('no input (/dev/null): the job reads its end at once', async () => {
     const job = writeJobScript(work, 'none.sh', 'if read -r l; then echo "got [$l]"; else echo "no input"; fi');
     const run = await asUser([`--container=${JOB_IMAGE}`, `--script=${job}`, '--quiet']);

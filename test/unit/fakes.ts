@@ -155,7 +155,7 @@ export class FakeDocker implements DockerClient {
   attached: { id: string; startsBefore: number }[] = [];
   attach(id: string): Promise<AttachedContainer> {
     this.attached.push({ id, startsBefore: this.starts });
-    return Promise.resolve({ resize: async () => undefined, stopInput: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
+    return Promise.resolve({ resize: async () => undefined, startInput: () => undefined, stopInput: () => undefined, exited: new Promise<number>(() => undefined), outputEnded: new Promise<void>(() => undefined), jobEnded: new Promise<number | undefined>(() => undefined), removed: Promise.resolve() });
   }
   exec(): Promise<ExecSession> {
     return Promise.reject(new Error('exec is not faked'));

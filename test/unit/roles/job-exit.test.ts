@@ -5,7 +5,7 @@ import { jobExitCode } from '../../../src/roles/coordinator.js';
 const never = <T>() => new Promise<T>(() => undefined);
 
 function session(parts: Partial<AttachedContainer>): AttachedContainer {
-  return { resize: async () => undefined, stopInput: () => undefined, exited: never(), outputEnded: never(), jobEnded: never(), removed: never(), ...parts };
+  return { resize: async () => undefined, startInput: () => undefined, stopInput: () => undefined, exited: never(), outputEnded: never(), jobEnded: never(), removed: never(), ...parts };
 }
 
 describe("jobExitCode: the job's exit code from the coordinator's container", () => {
