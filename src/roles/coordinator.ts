@@ -307,7 +307,7 @@ async function waitForWorkers(
 ): Promise<Map<string, UpReport>> {
   if (channel === undefined) return new Map();
   const { plan } = ctx;
-  deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh (up to ${ctx.options.timeoutSeconds} s)`);
+  deps.log.info(`waiting for ${workers.length} worker(s) to answer ssh${plan.sshconfigdir === undefined ? '' : ` on port ${plan.port}`} (up to ${ctx.options.timeoutSeconds} s)`);
   // zero set-up: logins in this process (cheap at 1,000 nodes), at the address and port each node
   // reported; the user's own ssh config: OpenSSH's, by node name
   const probe: (node: string, report: UpReport) => Promise<void> =
