@@ -12,6 +12,12 @@ const templates = Object.fromEntries(
     .filter((f) => f.endsWith('.template'))
     .map((f) => [f.replace(/\.template$/, ''), readFileSync(`sshconfig-templates/${f}`, 'utf8')]),
 );
+// the containers' main processes (src/container/*.sh), as text
+const containerScripts = Object.fromEntries(
+  readdirSync('src/container')
+    .filter((f) => f.endsWith('.sh'))
+    .map((f) => [f.replace(/\.sh$/, ''), readFileSync(`src/container/${f}`, 'utf8')]),
+);
 const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 const outfile = 'dist/srun-docker.cjs';
 
@@ -155,6 +161,7 @@ const result = await build({
   define: {
     'import.meta.url': '__srunDockerImportMetaUrl',
     SRUN_DOCKER_TEMPLATES: JSON.stringify(templates),
+    SRUN_DOCKER_SCRIPTS: JSON.stringify(containerScripts),
     SRUN_DOCKER_VERSION: JSON.stringify(version),
     SRUN_DOCKER_BUNDLED: 'true',
   },

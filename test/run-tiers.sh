@@ -9,7 +9,7 @@
 # env: TIERS_PLAIN_PROJECTS (the projects of the first run, default "unit docker cluster"),
 #      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run)
 set -uo pipefail
-cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.."
+cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." || exit 1
 
 DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts"
 read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
@@ -44,6 +44,7 @@ tier "${plain_projects[*]} (plain home)" "${project_args[@]}" || rc=1
 if [ "${#caching_files[@]}" -gt 0 ]; then
   CLUSTER_HOME=caching tier "cluster (caching home)" --project cluster "${caching_files[@]}" || rc=1
 fi
+# shellcheck disable=SC2016 # the node program is in single quotes on purpose: its ${...} are JavaScript's
 # a tier that ran fewer tests than its floor (a glob that stopped matching, a setup that skipped a
 # whole file) fails the run, even with nothing failed in it
 node -e '

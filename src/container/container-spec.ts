@@ -181,9 +181,13 @@ function usernsConfig(engine: EngineFacts): Docker.HostConfig {
 }
 
 /**
- * Where the script is reachable in the container: its directory, unless the image has a directory of
- * that name (then the file alone, so that `--script=/bin/true` does not hide the image's /bin).
+ * Where the script is reachable in the container. A path the image has itself (`--script=/bin/bash`,
+ * `/usr/bin/python3`) is the image's own: nothing is mounted, the image's program runs (a host's
+ * binary would need the host's libraries). Else its directory, unless the image has a directory of
+ * that name: then the file alone, so that `/usr/local/bin/train.sh` does not hide the image's
+ * /usr/local/bin.
  */
-export function scriptMount(scriptPath: string, dirInImage: boolean): { neededPaths: string[]; scriptFile?: string } {
-  return dirInImage ? { neededPaths: [], scriptFile: scriptPath } : { neededPaths: [dirname(scriptPath)] };
+export function scriptMount(scriptPath: string, inImage: { file: boolean; dir: boolean }): { neededPaths: string[]; scriptFile?: string } {
+  if (inImage.file) return { neededPaths: [] };
+  return inImage.dir ? { neededPaths: [], scriptFile: scriptPath } : { neededPaths: [dirname(scriptPath)] };
 }

@@ -44,7 +44,7 @@ export function nodeContainerSpec(
     plan.role === 'coordinator'
       ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, controlFifo: controlFifoPath(plan.jobDir, plan.node) }
       : undefined;
-  const script = scriptMount(plan.scriptPath, facts.imageHas(dirname(plan.scriptPath)));
+  const script = scriptMount(plan.scriptPath, { file: facts.imageHas(plan.scriptPath), dir: facts.imageHas(dirname(plan.scriptPath)) });
   const spec = buildContainerSpec({
     name: plan.containerName,
     image: plan.image,

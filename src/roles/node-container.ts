@@ -76,7 +76,7 @@ export interface PreparedNode {
 
 /** What a node asks about the image before it starts it: its OpenSSH, the script's directory, the user's shell. */
 export function imageFactPaths(plan: LaunchPlan, identity: Identity): string[] {
-  return [...new Set([OPENSSH_SERVER, ...OPENSSH_CLIENTS, dirname(plan.scriptPath), identity.shell])];
+  return [...new Set([OPENSSH_SERVER, ...OPENSSH_CLIENTS, plan.scriptPath, dirname(plan.scriptPath), identity.shell])];
 }
 
 /** --sshconfigdir is the user's own sshd_config: always the image's OpenSSH. */

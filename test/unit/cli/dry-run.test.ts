@@ -125,12 +125,16 @@ describe('--dry-run: which ssh, and the script where the image has its directory
   const opts = runOptions({ script: '/bin/true', dryRun: true });
   const bindsOf = (preview: ReturnType<typeof previewRun>): string[] => preview.nodes[0]?.container.HostConfig?.Binds ?? [];
 
-  it("--script=/bin/true mounts the file alone, never the host's /bin over the image's", () => {
+  it("--script=/bin/true never mounts the host's /bin over the image's: the image's own /bin/true runs, or the host's file alone where the image lacks it", () => {
+    // not known without the image: the file alone, never its directory
     const assumed = previewRun(opts, allocation, host, identity, 1);
     expect(bindsOf(assumed)).toContain('/bin/true:/bin/true:ro');
     expect(bindsOf(assumed).some((b) => b.startsWith('/bin:'))).toBe(false);
-    const looked = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
-    expect(bindsOf(looked)).toContain('/bin/true:/bin/true:ro');
+    const has = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/bin/true', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    expect(bindsOf(has).some((b) => b.startsWith('/bin'))).toBe(false);
+    const lacks = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    expect(bindsOf(lacks)).toContain('/bin/true:/bin/true:ro');
+    expect(bindsOf(lacks).some((b) => b.startsWith('/bin:'))).toBe(false);
   });
 
   it('a script directory the image does not have is mounted whole', () => {

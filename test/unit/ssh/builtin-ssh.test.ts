@@ -96,8 +96,10 @@ describe('verifyDropbear', () => {
 
 describe("the script's mount", () => {
   it("a script in one of the image's directories is mounted as the file alone, read-only", () => {
-    expect(scriptMount('/bin/true', true)).toEqual({ neededPaths: [], scriptFile: '/bin/true' });
-    expect(scriptMount('/opt/jobs/run.sh', false)).toEqual({ neededPaths: ['/opt/jobs'] });
+    expect(scriptMount('/usr/local/bin/train.sh', { file: false, dir: true })).toEqual({ neededPaths: [], scriptFile: '/usr/local/bin/train.sh' });
+    expect(scriptMount('/opt/jobs/run.sh', { file: false, dir: false })).toEqual({ neededPaths: ['/opt/jobs'] });
+    // the image's own program: nothing of the host's over it
+    expect(scriptMount('/bin/bash', { file: true, dir: true })).toEqual({ neededPaths: [] });
   });
   it('--script=/bin/true does not mount the host /bin', () => {
     const binds = buildContainerSpec(specInput({ neededPaths: ['/home/alice/work'], scriptFile: '/bin/true' })).HostConfig?.Binds ?? [];
