@@ -255,6 +255,8 @@ async function holdInput(docker: Docker, id: string): Promise<HeldInput> {
   // nothing comes out (no output attached); reading keeps the socket flowing until the daemon closes it
   stream.resume();
   stream.on('error', () => undefined);
+  // once the container is gone the daemon may keep the connection open: it would keep this process alive
+  void exit.then(() => (stream as Partial<NodeJS.ReadStream>).destroy?.());
   return { release: () => void stream.end(), exited: exit, removed };
 }
 
