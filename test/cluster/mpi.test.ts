@@ -14,6 +14,10 @@ describe('srun srun-docker: mpi4py allreduce across node containers', () => {
     expect(ranks.map((r) => r.rank).sort(), run.all).toEqual([0, 1, 2]);
     for (const r of ranks) expect(r, run.all).toMatchObject({ size: 3, sum: 6, expected: 6, ok: true });
     expect(new Set(ranks.map((r) => r.host))).toEqual(new Set(NODES));
+    // one line per fact per job: the memlock limit no daemon here can raise is said once, naming the nodes
+    const memlock = run.stderr.split('\n').filter((l) => l.includes('cannot raise the memlock limit'));
+    expect(memlock, run.stderr).toHaveLength(1);
+    expect(memlock[0]).toMatch(/^srun-docker\[node1 coordinator\] warning: .*\(on 3 nodes: node\[1-3\]\)$/);
   });
 
   it('--slots_per_node=2: np=6, two ranks on each of the 3 nodes', async () => {

@@ -129,6 +129,26 @@ describe('the built-in ssh (Dropbear) in images without OpenSSH', () => {
   });
 });
 
+describe('rsync -e ssh over the built-in ssh', () => {
+  it('copies a tree there and back in an image without OpenSSH, with the job\'s key and pinned host key', async () => {
+    const job = shScript(
+      'rsync.sh',
+      [
+        'h=$(hostname)',
+        WAIT_OWN,
+        'src=$(mktemp -d) && mkdir -p "$src/a/b" && echo one >"$src/a/one.txt" && echo two >"$src/a/b/two.txt"',
+        'rsync -a -e ssh "$src/a/" "$h:/tmp/rsync-there/" && rsync -a -e ssh "$h:/tmp/rsync-there/" /tmp/rsync-back/',
+        'echo "rsync rc=$?"',
+        'echo "back: $(cat /tmp/rsync-back/one.txt) $(cat /tmp/rsync-back/b/two.txt)"',
+      ].join('\n'),
+    );
+    const result = await runCli([`--container=${NOSSH_IMAGE}`, `--script=${job}`], { cwd: work });
+    expect(result.exitCode, result.all).toBe(0);
+    expect(result.stdout).toContain('rsync rc=0');
+    expect(result.stdout).toContain('back: one two');
+  });
+});
+
 describe("the image's OpenSSH", () => {
   it('scp there and back (OpenSSH 9 speaks SFTP: the generated sshd_config has it)', async () => {
     const job = shScript('scp.sh', [WAIT_OWN, 'h=$(hostname)', 'echo data >/tmp/a', 'scp /tmp/a "$h:/tmp/b" && scp "$h:/tmp/b" /tmp/c && echo "back: $(cat /tmp/c)"'].join('\n'));

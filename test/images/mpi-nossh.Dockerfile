@@ -1,6 +1,10 @@
 # The MPI image without OpenSSH (like the official and NGC PyTorch images, which ship neither sshd nor
-# an ssh client): srun-docker must bring its own ssh. The packages go, Open MPI and mpi4py stay.
+# an ssh client): srun-docker must bring its own ssh. The packages go, Open MPI and mpi4py stay; rsync
+# comes in (a job's `rsync -e ssh` then runs over the built-in ssh).
 ARG BASE=srun-docker/mpi:bookworm
 FROM ${BASE}
-RUN dpkg --purge --force-depends openssh-server openssh-client openssh-sftp-server \
- && test ! -e /usr/sbin/sshd && test ! -e /usr/bin/ssh && test ! -e /usr/bin/scp
+LABEL srun-docker.rev=2
+RUN apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends rsync >/dev/null \
+ && rm -rf /var/lib/apt/lists/* \
+ && dpkg --purge --force-depends openssh-server openssh-client openssh-sftp-server \
+ && test ! -e /usr/sbin/sshd && test ! -e /usr/bin/ssh && test ! -e /usr/bin/scp && test -x /usr/bin/rsync

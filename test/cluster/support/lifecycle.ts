@@ -7,7 +7,7 @@ import { CLUSTER_DIR, clusterAnswers, clusterHomeMode, NODE_COUNT, PROJECT, requ
  * stops it). Used by the vitest globalSetup and, when that is not configured, by useCluster().
  */
 export async function bringClusterUp(log: (line: string) => void): Promise<() => Promise<void>> {
-  if (!existsSync(`${PROJECT}/dist/cli.js`)) {
+  if (!existsSync(`${PROJECT}/dist/srun-docker.cjs`)) {
     throw new Error(`${PROJECT}/dist is missing: run npm run build first (npm run test:cluster does)`);
   }
   const home = requestedHomeMode();
