@@ -23,8 +23,12 @@ import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeCont
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
 const WORKERS_GONE_WAIT_MS = 15_000;
-/** How long the teardown lets this node's container end by itself once the job is over, before it removes it by force. */
-const OWN_EXIT_GRACE_MS = 2_000;
+/**
+ * How long the teardown lets this node's container end by itself once the job is over, before it
+ * removes it by force: its main process exits right after the end lines, but on a loaded node the
+ * exit may take the daemon a second or more to see.
+ */
+const OWN_EXIT_GRACE_MS = 5_000;
 /** How long a job that lost a worker may take to end by itself (and report it) before it is stopped: inside 10 s in all. */
 const LOST_WORKER_GRACE_MS = 4_000;
 
