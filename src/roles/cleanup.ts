@@ -6,7 +6,7 @@ import { LABELS } from '../plan/labels.js';
 import type { Liveness } from './liveness.js';
 import type { Logger } from '../platform/log.js';
 
-/** Image-reading containers live for well under a second; older ones were left by a crash. */
+/** Image-reading containers live for well under a second, a start for seconds; older ones were left by a crash. */
 const STALE_PROBE_SECONDS = 120;
 
 export interface CleanupInput {
@@ -53,11 +53,20 @@ export async function cleanupStale(input: CleanupInput): Promise<CleanupResult> 
   return { containers, jobDirs };
 }
 
+/**
+ * A container is stale when the srun-docker that made it is gone. One whose srun-docker still runs
+ * is never touched, running or not: another job of this user on this node may be between creating
+ * and starting it (a removal then ends that job before it begins, with no output and code 137), or
+ * it is ending by itself. One whose maker cannot be asked from here (another host's, or no label)
+ * goes once it has stopped, after the time a start may take.
+ */
 function isStale(input: CleanupInput, labels: Record<string, string>, running: boolean, createdSeconds: number): boolean {
-  if (labels[LABELS.probe] === 'true') return input.now() / 1000 - createdSeconds > STALE_PROBE_SECONDS;
-  if (!running) return true;
+  const ageSeconds = input.now() / 1000 - createdSeconds;
+  if (labels[LABELS.probe] === 'true') return ageSeconds > STALE_PROBE_SECONDS;
   const launcher = labels[LABELS.launcher];
-  return launcher !== undefined && input.liveness.processAlive(launcher) === false;
+  const alive = launcher === undefined ? undefined : input.liveness.processAlive(launcher);
+  if (alive !== undefined) return !alive;
+  return !running && ageSeconds > STALE_PROBE_SECONDS;
 }
 
 async function removeStaleJobDirs(input: CleanupInput): Promise<string[]> {

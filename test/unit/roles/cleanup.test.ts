@@ -83,12 +83,29 @@ describe('cleanupStale: containers', () => {
     expect(docker.removed).toEqual([]);
   });
 
-  it('removes a container that is not running (left by a daemon restart), keeps one without a launcher label that runs', async () => {
+  it('removes a stopped container whose launcher is gone, keeps one without a launcher label that runs', async () => {
     const c = container('101');
     const unlabelled = { ...c, labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => k !== LABELS.launcher)) };
-    const { docker, input } = setup([container('100', '0', { running: false }), unlabelled], liveness(['vm:100:1']));
+    const { docker, input } = setup([container('100', '0', { running: false }), unlabelled], liveness([]));
     await cleanupStale(input());
     expect(docker.removed).toEqual(['id-100.0']);
+  });
+
+  it("never removes another live job's container that is created but not yet started (its launcher runs): that job would end with 137 and no output", async () => {
+    const starting = container('102', '0', { running: false, createdSeconds: NOW / 1000 - 1 });
+    const { docker, input } = setup([starting], liveness(['vm:102:1']));
+    await cleanupStale(input());
+    expect(docker.removed).toEqual([]);
+  });
+
+  it('a stopped container whose maker cannot be asked (no label, another host): removed only once older than a start may take', async () => {
+    const strip = (c: ContainerFacts): ContainerFacts => ({ ...c, labels: Object.fromEntries(Object.entries(c.labels).filter(([k]) => k !== LABELS.launcher)) });
+    const young = strip(container('103', '0', { running: false, createdSeconds: NOW / 1000 - 5 }));
+    const old = strip(container('104', '0', { running: false, createdSeconds: NOW / 1000 - 600 }));
+    const remote = container('105', '0', { running: false, launcher: 'other:5:1', createdSeconds: NOW / 1000 - 600 });
+    const { docker, input } = setup([young, old, remote]);
+    await cleanupStale(input());
+    expect(docker.removed).toEqual(['id-104.0', 'id-105.0']);
   });
 
   it('asks only for containers of this user', async () => {
