@@ -79,3 +79,16 @@ export class InterruptedError extends LaunchError {
     this.exitCode = 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1);
   }
 }
+
+/** A state srun-docker's own code should never reach (a bug, not the user's input or the cluster): exit code 1, with a request to report it. */
+export class InternalError extends LaunchError {
+  override readonly name = 'InternalError';
+  constructor(what: string) {
+    super(`${what} (a bug in srun-docker: please report it with the command you ran)`);
+  }
+}
+
+/** An ssh login into a node's sshd failed (readiness tries again until its deadline, then names the node with this reason). */
+export class SshLoginError extends LaunchError {
+  override readonly name = 'SshLoginError';
+}

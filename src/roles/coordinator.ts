@@ -3,9 +3,9 @@ import type { DoneReason, UpReport } from '../channel/messages.js';
 import { channelPorts } from '../channel/ports.js';
 import { openChannelServer, type ChannelServer } from '../channel/server.js';
 import { ensureJobDir } from './coordination.js';
-import { controlFifoPath, newNonce, openControlFifo } from '../container/control-fifo.js';
+import { controlFifoPath, newNonce, openControlFifo, type ControlFifo } from '../container/control-fifo.js';
 import type { AttachedContainer } from '../docker/client.js';
-import { LaunchError, WorkerLostError } from '../platform/errors.js';
+import { InternalError, LaunchError, WorkerLostError } from '../platform/errors.js';
 import { FactLog } from './facts.js';
 import { LABELS } from '../plan/labels.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
@@ -16,7 +16,7 @@ import { sshLoginProbe } from '../ssh/probe.js';
 import { waitForNodes } from './readiness.js';
 import { firstFreePort } from '../plan/ports.js';
 import { resolveSlots } from '../slurm/slots.js';
-import { Teardown } from './teardown.js';
+import { ResourceScope } from '../platform/scope.js';
 import type { Terminal } from '../platform/terminal.js';
 import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
 
@@ -33,127 +33,200 @@ const OWN_EXIT_GRACE_MS = 5_000;
 const LOST_WORKER_GRACE_MS = 4_000;
 
 /**
- * The first node: makes the job's client key and ssh config, starts its own container while the
- * workers start theirs, waits until every worker's sshd takes a real login, pins every node's host
- * key, runs the script, and returns the script's exit code.
+ * The first node: makes the job's directory and control channel, prepares and starts its own
+ * container while the workers start theirs, waits until every worker's sshd takes a real login,
+ * pins every node's host key, runs the script, and returns the script's exit code. Each step adopts
+ * what it makes into the run's scope; the teardown undoes exactly that, last made first.
  */
 export async function runCoordinator(deps: NodeDeps, ctx: NodeContext): Promise<number> {
-  const { plan } = ctx;
-  const { fs, log, timings } = deps;
-  const workers = plan.nodes.filter((n) => n !== plan.node);
-  const teardown = new Teardown();
-  const facts = new FactLog(log, plan.nodes.length > 1);
-  let done: DoneReason = 'failed';
-  const onAbort = (): void => {
-    done = 'interrupted';
-    void teardown.run(log);
-  };
+  const run = new CoordinatorRun(deps, ctx);
+  const onAbort = (): void => run.interrupt();
   deps.signal.addEventListener('abort', onAbort, { once: true });
-  // said once for the whole job, with every node it concerns (this one and the workers')
-  const ownDeps: NodeDeps = { ...deps, warnOnce: (key, message) => facts.note(key, message, plan.node) };
-  if (workers.length === 0) facts.flush();
   try {
+    const channel = await run.allocate();
+    const prepared = await run.prepare();
+    const container = await run.start(prepared, channel);
+    const env = await run.waitUntilReady(container);
+    const code = await run.runJob(container, env, channel);
+    run.finished(channel);
+    return code;
+  } finally {
+    deps.signal.removeEventListener('abort', onAbort);
+    await deps.timings.measure('teardown', () => run.tearDown());
+  }
+}
+
+/** What the coordinator's steps hand on: the node's preparation, and what is being made beside it. */
+interface Prepared {
+  node: PreparedNode;
+  /** The job's client key and ssh config, needed only for the logins. */
+  material: Promise<void>;
+  control: Promise<ControlFifo>;
+  nonce: string;
+  ownSlots: Promise<number>;
+}
+
+/** The coordinator's own container, and the wait for every node that runs beside it. */
+interface Started {
+  session: AttachedContainer;
+  hasEnded: () => boolean;
+  control: Promise<ControlFifo>;
+  nonce: string;
+  readiness: Promise<ReadonlyMap<string, UpReport>>;
+  ownSshd: Promise<void>;
+  /** The job's files, being written since every worker reported, or written now from these reports. */
+  jobFiles: (reports: ReadonlyMap<string, UpReport>) => Promise<Record<string, string>>;
+}
+
+/** One coordinator run: its steps in order, and the scope that holds what they made. */
+class CoordinatorRun {
+  private readonly scope = new ResourceScope();
+  private readonly facts: FactLog;
+  /** This node's warnings go through the job's FactLog: said once, with every node they concern. */
+  private readonly ownDeps: NodeDeps;
+  private readonly workers: readonly string[];
+  /** What the workers are told when the job is over (the teardown tells them). */
+  private done: DoneReason = 'failed';
+  /** Once the job has run: this node's container then ends by itself, and is given the time to. */
+  private own: AttachedContainer | undefined;
+
+  constructor(
+    private readonly deps: NodeDeps,
+    private readonly ctx: NodeContext,
+  ) {
+    const { plan } = ctx;
+    this.workers = plan.nodes.filter((n) => n !== plan.node);
+    this.facts = new FactLog(deps.log, plan.nodes.length > 1);
+    this.ownDeps = { ...deps, warnOnce: (key, message) => this.facts.note(key, message, plan.node) };
+    if (this.workers.length === 0) this.facts.flush();
+  }
+
+  /** SIGINT/SIGTERM: the workers are told so, and everything made so far is undone now. */
+  interrupt(): void {
+    this.done = 'interrupted';
+    void this.tearDown();
+  }
+
+  tearDown(): Promise<void> {
+    return this.scope.close(this.deps.log);
+  }
+
+  /** The job directory, with coordinator.json first in it (a cleanup elsewhere asks this process, or this channel, whether the job lives), and the control channel. */
+  async allocate(): Promise<ChannelServer | undefined> {
+    const { fs, timings } = this.deps;
+    const { plan } = this.ctx;
     await ensureJobDir(fs, plan.jobDir);
-    teardown.add('remove job directory', () => fs.remove(plan.jobDir.root));
-    // first in the directory: a cleanup elsewhere asks this process, or this channel, whether the job lives
+    this.scope.adopt('remove job directory', plan.jobDir.root, (root) => fs.remove(root));
     const coordinatorInfo = { node: plan.node, token: plan.labels[LABELS.launcher], jobId: plan.jobId, stepId: plan.stepId };
     await fs.writeFile(plan.jobDir.coordinator, `${JSON.stringify(coordinatorInfo)}\n`, 0o600);
-    teardown.add('say anything still untold', async () => facts.flush());
-    const channel = workers.length === 0 ? undefined : await timings.measure('channel', () => openChannel(deps, ctx, workers, facts));
-    if (channel !== undefined) {
-      teardown.add('close the control channel', () => channel.close());
-      teardown.add('wait for workers to leave', async () => {
-        const left = await channel.waitForGoodbyes(WORKERS_GONE_WAIT_MS);
-        if (left.length > 0) log.warn(`no goodbye from ${left.join(', ')} within ${WORKERS_GONE_WAIT_MS / 1000} s; they remove their containers on their own`);
-      });
-      teardown.add('tell workers the job is over', async () => channel.broadcastDone(done));
-    }
+    this.scope.defer('say anything still untold', () => this.facts.flush());
+    if (this.workers.length === 0) return undefined;
+    const channel = await timings.measure('channel', () => openChannel(this.deps, this.ctx, this.workers, this.facts));
+    return this.scope.adopt('tell the workers, wait for their goodbyes, close the control channel', channel, async (open) => {
+      open.broadcastDone(this.done);
+      const left = await open.waitForGoodbyes(WORKERS_GONE_WAIT_MS);
+      if (left.length > 0) this.deps.log.warn(`no goodbye from ${left.join(', ')} within ${WORKERS_GONE_WAIT_MS / 1000} s; they remove their containers on their own`);
+      await open.close();
+    });
+  }
 
-    // the job directory is made above, before the teardown that removes it is registered
-    const preparing = timings.measure('prepare', () => prepareNode(ownDeps, ctx, Promise.resolve()));
+  /**
+   * This node's image, user files and sshd material; beside it, the job's client material (it needs
+   * to know which ssh the image gets, so it follows the preparation; this node's container does not
+   * wait for it), the control FIFO (the job's link to this process; its nonce is in no file, argument
+   * or variable) and this node's slot count.
+   */
+  async prepare(): Promise<Prepared> {
+    const { deps, ctx, scope } = this;
+    const preparing = deps.timings.measure('prepare', () => prepareNode(this.ownDeps, ctx, Promise.resolve()));
     preparing.catch(() => undefined); // awaited below
-    // the job's client key and ssh config are only needed for the logins: this node's container does not wait for them
-    // (they need to know which ssh the image gets: the preparation says)
-    const material = preparing.then((p) => makeClientMaterial(deps, ctx, p));
-    material.catch(() => undefined); // awaited by the readiness wait
-    // a run that fails at once (no daemon) must not remove the job directory while the material is being written into it
-    teardown.add('finish writing the ssh material', () => material.catch(() => undefined));
-    // the job's link to this process (control-fifo.ts), made while the node prepares; its nonce is in no file, argument or variable
-    const nonce = newNonce();
-    const control = openControlFifo(controlFifoPath(plan.jobDir, plan.node));
-    control.catch(() => undefined); // awaited before the container starts
-    teardown.add('close the control FIFO', async () => (await control.catch(() => undefined))?.close());
-    const { stdin, terminal } = deps.input();
-    const prepared = await preparing;
-    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, fs);
-    ownSlots.catch(() => undefined); // awaited below, unless the container start fails first
+    // a run that fails at once (no daemon) must not remove the job directory while these are written into it
+    const material = scope.adoptPending('finish writing the ssh material', preparing.then((p) => makeClientMaterial(deps, ctx, p)));
+    const control = scope.adoptPending('close the control FIFO', openControlFifo(controlFifoPath(ctx.plan.jobDir, ctx.plan.node)), (fifo) => fifo.close());
+    const node = await preparing;
+    const ownSlots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, deps.fs);
+    ownSlots.catch(() => undefined); // awaited with the job files, unless the container start fails first
+    return { node, material, control, nonce: newNonce(), ownSlots };
+  }
+
+  /**
+   * The wait for the workers (once the client material is there), and this node's container,
+   * attached to this process's input and output, the user's terminal in raw mode if there is one.
+   */
+  async start(prepared: Prepared, channel: ChannelServer | undefined): Promise<Started> {
+    const { deps, ctx, scope } = this;
     // the job's files need only what the workers reported: they are written while the last logins run
     let jobFiles: Promise<Record<string, string>> | undefined;
-    const writeFilesFor = (reports: ReadonlyMap<string, UpReport>): Promise<Record<string, string>> => {
-      jobFiles = writeJobFiles(deps, ctx, prepared, reports, ownSlots, channel?.localAddress());
-      jobFiles.catch(() => undefined); // awaited once every login passed
-      return jobFiles;
-    };
-    // the job directory must not be removed while they are being written into it
-    teardown.add('finish writing the job files', async () => void (await jobFiles?.catch(() => undefined)));
+    const writeFilesFor = (reports: ReadonlyMap<string, UpReport>): Promise<Record<string, string>> =>
+      (jobFiles = scope.adoptPending('finish writing the job files', writeJobFiles(deps, ctx, prepared, reports, channel?.localAddress())));
     const stopWaiting = new AbortController();
-    const readiness = timings.measure('readiness', async () => {
-      await material;
-      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, channel, workers, writeFilesFor);
+    const readiness = deps.timings.measure('readiness', async () => {
+      await prepared.material;
+      return waitForWorkers({ ...deps, signal: AbortSignal.any([deps.signal, stopWaiting.signal]) }, ctx, channel, this.workers, writeFilesFor);
     });
-    readiness.catch(() => undefined); // awaited below; a failed container start must not leave it unhandled
-    let own: AttachedContainer | undefined;
-    const containerId = await timings
+    readiness.catch(() => undefined); // awaited by waitUntilReady; a failed container start must not leave it unhandled
+    const { stdin, terminal } = deps.input();
+    const containerId = await deps.timings
       .measure('container', () =>
-        startNodeContainer(ownDeps, ctx, prepared, teardown, {
+        startNodeContainer(this.ownDeps, ctx, prepared.node, scope, {
           beforeStart: async (id) => {
-            await control;
-            own = await deps.docker.attach(id, { stdin, stdout: deps.stdout, stderr: deps.stderr }, { jobEndNonce: nonce, tty: terminal !== undefined });
+            await prepared.control;
+            this.own = await deps.docker.attach(id, { stdin, stdout: deps.stdout, stderr: deps.stderr }, { jobEndNonce: prepared.nonce, tty: terminal !== undefined });
           },
           terminal: terminal !== undefined,
           // after the job's end the container exits by itself within milliseconds: a forced removal
           // then would race it with a kill (one more runc run on a busy node)
           ending: async () => {
-            if (done === 'finished' && own !== undefined) await Promise.race([own.exited, deps.clock.sleep(OWN_EXIT_GRACE_MS, { ref: false })]);
+            if (this.done === 'finished' && this.own !== undefined) await Promise.race([this.own.exited, deps.clock.sleep(OWN_EXIT_GRACE_MS, { ref: false })]);
           },
-          removed: async () => own?.removed,
+          removed: async () => this.own?.removed,
         }),
       )
       .catch((error: unknown) => {
         stopWaiting.abort(error);
         throw error;
       });
-    const container = attached(own, containerId);
-    teardown.add('stop passing the input on', async () => container.session.stopInput());
-    container.session.startInput();
-    if (terminal !== undefined) {
-      const restore = onTerminal(terminal, container.session, log);
-      teardown.add('restore the terminal', async () => restore());
-    }
+    const session = this.own ?? notAttached(containerId);
+    let ended = false;
+    void session.exited.then(() => (ended = true));
+    scope.defer('stop passing the input on', () => session.stopInput());
+    session.startInput();
+    if (terminal !== undefined) scope.defer('restore the terminal', onTerminal(terminal, session, deps.log));
+    const hasEnded = (): boolean => ended;
     // with workers, this node's own sshd must listen too (pdsh-style launchers log in to every host,
     // this one included); a one-node job starts without waiting for it
-    const ownSshd = workers.length > 0 ? waitForOwnSshd(deps, ctx, container) : Promise.resolve();
-    ownSshd.catch(() => undefined); // awaited below, after the workers
-    const started = await readiness;
-    await ownSshd;
-    const env = await (jobFiles ?? writeFilesFor(started));
-    if (container.hasEnded()) throw await containerStopped(fs, plan);
-    facts.flush();
-    log.info(`running ${plan.scriptPath} on ${plan.nodes.length} node(s), np=${env.np}`);
-    // the container runs the job as its own user (the caller's uid:gid, with its supplementary groups)
-    const code = await timings.measure('job', async () => {
-      await (await control).go(nonce);
-      return untilJobOrLostWorker(deps, channel, jobExitCode(container.session, () => fs.readFile(plan.jobDir.jobExit)));
+    const ownSshd = this.workers.length > 0 ? waitForOwnSshd(deps, ctx, hasEnded) : Promise.resolve();
+    ownSshd.catch(() => undefined); // awaited by waitUntilReady, after the workers
+    return { session, hasEnded, control: prepared.control, nonce: prepared.nonce, readiness, ownSshd, jobFiles: (reports) => jobFiles ?? writeFilesFor(reports) };
+  }
+
+  /** Every worker's sshd took a login and this node's listens: the job's files are written, its variables returned. */
+  async waitUntilReady(started: Started): Promise<Record<string, string>> {
+    const reports = await started.readiness;
+    await started.ownSshd;
+    const env = await started.jobFiles(reports);
+    if (started.hasEnded()) throw await containerStopped(this.deps.fs, this.ctx.plan);
+    this.facts.flush();
+    return env;
+  }
+
+  /** Says go to this node's container (it runs the job as the caller's uid:gid, with its supplementary groups); the job's exit code. */
+  async runJob(started: Started, env: Record<string, string>, channel: ChannelServer | undefined): Promise<number> {
+    const { deps, ctx } = this;
+    deps.log.info(`running ${ctx.plan.scriptPath} on ${ctx.plan.nodes.length} node(s), np=${env.np}`);
+    const code = await deps.timings.measure('job', async () => {
+      await (await started.control).go(started.nonce);
+      return untilJobOrLostWorker(deps, channel, jobExitCode(started.session, () => deps.fs.readFile(ctx.plan.jobDir.jobExit)));
     });
-    container.session.stopInput();
+    started.session.stopInput();
     deps.signal.throwIfAborted();
-    done = 'finished';
-    // workers start removing their containers now, while Docker removes this node's (AutoRemove)
-    channel?.broadcastDone(done);
     return code;
-  } finally {
-    deps.signal.removeEventListener('abort', onAbort);
-    await timings.measure('teardown', () => teardown.run(log));
+  }
+
+  /** The job is over: the workers start removing their containers now, while Docker removes this node's (AutoRemove). */
+  finished(channel: ChannelServer | undefined): void {
+    this.done = 'finished';
+    channel?.broadcastDone(this.done);
   }
 }
 
@@ -211,18 +284,8 @@ export async function jobExitCode(session: AttachedContainer, readExitFile: () =
   return (await Promise.race([fromLines, fromFile, session.exited])) ?? 137;
 }
 
-interface OwnContainer {
-  session: AttachedContainer;
-  hasEnded: () => boolean;
-}
-
-function attached(session: AttachedContainer | undefined, id: string): OwnContainer {
-  if (session === undefined) throw new Error(`container ${id} started without being attached`);
-  let ended = false;
-  void session.exited.then(() => {
-    ended = true;
-  });
-  return { session, hasEnded: () => ended };
+function notAttached(id: string): never {
+  throw new InternalError(`container ${id} started without being attached`);
 }
 
 /**
@@ -244,10 +307,10 @@ function onTerminal(terminal: Terminal, session: AttachedContainer, log: NodeDep
 }
 
 /** Until this node's sshd listens; a container that ended first is reported with sshd's own reason. */
-async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnContainer): Promise<void> {
-  const listening = await ownSshdListens(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !container.hasEnded());
+async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, hasEnded: () => boolean): Promise<void> {
+  const listening = await ownSshdListens(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !hasEnded());
   if (!listening) {
-    throw container.hasEnded()
+    throw hasEnded()
       ? await containerStopped(deps.fs, ctx.plan)
       : new LaunchError(`sshd on ${ctx.plan.node} did not listen on port ${ctx.plan.port} within ${ctx.options.timeoutSeconds} s`);
   }
@@ -257,9 +320,8 @@ async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, container: OwnCo
 async function writeJobFiles(
   deps: NodeDeps,
   ctx: NodeContext,
-  prepared: PreparedNode,
+  prepared: Prepared,
   reports: ReadonlyMap<string, UpReport>,
-  ownSlots: Promise<number>,
   ownAddress: string | undefined,
 ): Promise<Record<string, string>> {
   const { plan } = ctx;
@@ -267,10 +329,10 @@ async function writeJobFiles(
   const endpoints: NodeEndpoint[] = [];
   for (const node of plan.nodes) {
     const report = reports.get(node);
-    nodes.push({ node, slots: report?.slots ?? (await ownSlots) });
+    nodes.push({ node, slots: report?.slots ?? (await prepared.ownSlots) });
     endpoints.push(
       report === undefined
-        ? { node, address: ownAddress ?? '127.0.0.1', port: plan.port, hostKey: prepared.hostKey }
+        ? { node, address: ownAddress ?? '127.0.0.1', port: plan.port, hostKey: prepared.node.hostKey }
         : { node, address: report.address, port: report.port, hostKey: report.hostKey },
     );
   }
@@ -285,12 +347,12 @@ async function writeJobFiles(
     scriptPath: plan.scriptPath,
     scriptArgs: ctx.options.scriptArgs,
     envlist: plan.envlist,
-    imagePath: imagePath(prepared.facts.env),
+    imagePath: imagePath(prepared.node.facts.env),
     asRoot: ctx.identity.uid === 0,
   });
   await allSettledOrFirstError([
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
-    ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs, prepared.ssh.kind)] : []),
+    ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs, prepared.node.ssh.kind)] : []),
     deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
   ]);
   return env;

@@ -22,7 +22,7 @@ import { UsageError } from '../platform/errors.js';
 import type { StepResources } from '../slurm/resources.js';
 import { assertPortFree } from '../plan/ports.js';
 import type { CommandRunner } from '../platform/runner.js';
-import type { Teardown } from './teardown.js';
+import type { ResourceScope } from '../platform/scope.js';
 import type { Terminal } from '../platform/terminal.js';
 import type { Timings, WallClock } from '../platform/timings.js';
 
@@ -167,18 +167,19 @@ export interface ContainerHooks {
   terminal: boolean;
 }
 
-/** Starts this node's container with sshd (the way cleared by prepareNode); its removal is registered before it is created. */
+/** Starts this node's container with sshd (the way cleared by prepareNode); its removal is in `scope` before it is created. */
 export async function startNodeContainer(
   deps: NodeDeps,
   ctx: NodeContext,
   prepared: PreparedNode,
-  teardown: Teardown,
+  scope: ResourceScope,
   hooks?: ContainerHooks,
 ): Promise<string> {
   const { plan } = ctx;
-  teardown.add(`remove container ${plan.containerName}`, async () => {
+  // adopted by name before it is made: a create that fails half-way (a daemon timeout) may still have made it
+  scope.adopt(`remove container ${plan.containerName}`, plan.containerName, async (name) => {
     await hooks?.ending();
-    await deps.docker.removeContainer(plan.containerName);
+    await deps.docker.removeContainer(name);
     await hooks?.removed();
   });
   warnEngineLimits(deps, ctx);

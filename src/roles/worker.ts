@@ -5,7 +5,7 @@ import { channelWarner, readJobSecret } from './coordination.js';
 import type { HeldInput } from '../docker/client.js';
 import { LaunchError } from '../platform/errors.js';
 import { resolveSlots } from '../slurm/slots.js';
-import { Teardown } from './teardown.js';
+import { ResourceScope } from '../platform/scope.js';
 import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
@@ -22,23 +22,23 @@ const OWN_EXIT_GRACE_MS = 2_000;
 export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
   const { plan } = ctx;
   const { log } = deps;
-  const teardown = new Teardown();
-  const onAbort = (): void => void teardown.run(log);
+  const scope = new ResourceScope();
+  const onAbort = (): void => void scope.close(log);
   deps.signal.addEventListener('abort', onAbort, { once: true });
-  const joining = deps.timings.measure('channel', () => join(deps, ctx));
-  joining.catch(() => undefined); // awaited by the preparation, and for the failure report
+  // the link, once joined, is undone last: the goodbye, and with the coordinator gone (a lost
+  // channel, or srun's SIGTERM once the coordinator's task died) the job directory with its keys,
+  // which nobody else is left to remove
+  const joining = scope.adoptPending(
+    'say goodbye, remove the job directory if orphaned',
+    deps.timings.measure('channel', () => join(deps, ctx)),
+    async (link) => {
+      const orphaned = !link.coordinatorThere(); // asked before the link closes
+      link.send({ t: 'bye' });
+      link.close();
+      if (orphaned) await deps.fs.remove(plan.jobDir.root);
+    },
+  );
   const nodeDeps: NodeDeps = { ...deps, warnOnce: channelWarner(joining, log) };
-  teardown.add('say goodbye', async () => {
-    const link = await joining.catch(() => undefined);
-    link?.send({ t: 'bye' });
-    link?.close();
-  });
-  // however this worker ends (a lost channel, or srun's SIGTERM once the coordinator's task died):
-  // with the coordinator gone, nobody else is left to remove the job directory with its keys
-  teardown.add('remove the orphaned job directory', async () => {
-    const link = await joining.catch(() => undefined);
-    if (link !== undefined && !link.coordinatorThere()) await deps.fs.remove(plan.jobDir.root);
-  });
   try {
     const prepared = await deps.timings.measure('prepare', () => prepareNode(nodeDeps, ctx, joining.then(() => undefined)));
     const link = await joining;
@@ -47,7 +47,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     let held: HeldInput | undefined;
     let exited = false;
     await deps.timings.measure('container', () =>
-      startNodeContainer(nodeDeps, ctx, prepared, teardown, {
+      startNodeContainer(nodeDeps, ctx, prepared, scope, {
         terminal: false,
         beforeStart: async (id) => {
           held = await deps.docker.holdInput(id);
@@ -77,7 +77,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     throw error;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
-    await deps.timings.measure('teardown', () => teardown.run(log));
+    await deps.timings.measure('teardown', () => scope.close(log));
   }
 }
 

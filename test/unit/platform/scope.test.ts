@@ -1,60 +1,117 @@
 import { describe, expect, it } from 'vitest';
-import { Teardown } from '../../../src/roles/teardown.js';
+import { ResourceScope } from '../../../src/platform/scope.js';
 import { fakeLogger } from '../fakes.js';
 
-describe('Teardown', () => {
-  it('runs the steps last-in first-out', async () => {
-    const t = new Teardown();
+/** A promise with its resolve and reject in hand. */
+function deferred<T>(): { promise: Promise<T>; resolve: (value: T) => void; reject: (error: Error) => void } {
+  let resolve!: (value: T) => void;
+  let reject!: (error: Error) => void;
+  const promise = new Promise<T>((res, rej) => {
+    resolve = res;
+    reject = rej;
+  });
+  return { promise, resolve, reject };
+}
+
+describe('ResourceScope', () => {
+  it('undoes what it holds last-made first, each with the resource it was given', async () => {
+    const scope = new ResourceScope();
     const order: string[] = [];
-    for (const name of ['job dir', 'container', 'heartbeat']) t.add(name, () => (order.push(name), Promise.resolve()));
-    await t.run(fakeLogger());
-    expect(order).toEqual(['heartbeat', 'container', 'job dir']);
+    expect(scope.adopt('job dir', '/jobs/1.0', (dir) => void order.push(`rm ${dir}`))).toBe('/jobs/1.0');
+    scope.defer('say the rest', () => void order.push('flush'));
+    scope.adopt('container', { name: 'c1' }, (c) => void order.push(`remove ${c.name}`));
+    await scope.close(fakeLogger());
+    expect(order).toEqual(['remove c1', 'flush', 'rm /jobs/1.0']);
   });
 
-  it('runs each step exactly once when run() is called twice at once', async () => {
-    const t = new Teardown();
+  it('undoes each part exactly once when closed twice at once, and both callers wait for all of it', async () => {
+    const scope = new ResourceScope();
     const counts = { a: 0, b: 0 };
-    t.add('a', async () => {
+    let finished = false;
+    scope.defer('a', async () => {
       counts.a += 1;
       await new Promise((r) => setTimeout(r, 10));
+      finished = true;
     });
-    t.add('b', async () => {
+    scope.defer('b', async () => {
       counts.b += 1;
       await new Promise((r) => setTimeout(r, 10));
     });
     const log = fakeLogger();
-    const first = t.run(log);
-    const second = t.run(log);
-    await Promise.all([first, second]);
-    expect(counts).toEqual({ a: 1, b: 1 });
-    await t.run(log);
-    expect(counts).toEqual({ a: 1, b: 1 });
-  });
-
-  it('both callers wait for the whole teardown', async () => {
-    const t = new Teardown();
-    let finished = false;
-    t.add('slow', async () => {
-      await new Promise((r) => setTimeout(r, 20));
-      finished = true;
-    });
-    const log = fakeLogger();
-    void t.run(log);
-    await t.run(log);
+    void scope.close(log);
+    await scope.close(log);
     expect(finished).toBe(true);
+    expect(counts).toEqual({ a: 1, b: 1 });
+    await scope.close(log);
+    expect(counts).toEqual({ a: 1, b: 1 });
   });
 
-  it('logs a failing step and still runs the later ones', async () => {
-    const t = new Teardown();
+  it('a part being made: what was adopted before it waits until it settles, then its own undo runs', async () => {
+    const scope = new ResourceScope();
+    const order: string[] = [];
+    scope.adopt('job dir', 'dir', () => void order.push('rm dir'));
+    const write = deferred<string>();
+    const written = scope.adoptPending('finish the write', write.promise, (file) => void order.push(`undo ${file}`));
+    const closing = scope.close(fakeLogger());
+    await new Promise((r) => setTimeout(r, 5));
+    expect(order).toEqual([]); // the directory stays while the write goes on
+    write.resolve('job.env');
+    await closing;
+    expect(order).toEqual(['undo job.env', 'rm dir']);
+    await expect(written).resolves.toBe('job.env');
+  });
+
+  it('a part whose making failed is not undone, and its failure is the maker\'s (the scope logs nothing)', async () => {
+    const scope = new ResourceScope();
+    const undone: string[] = [];
+    const making = deferred<string>();
+    const made = scope.adoptPending('fifo', making.promise, (f) => void undone.push(f));
+    making.reject(new Error('mkfifo failed'));
+    await expect(made).rejects.toThrow('mkfifo failed');
+    const log = fakeLogger();
+    await scope.close(log);
+    expect(undone).toEqual([]);
+    expect(log.lines.warn).toEqual([]);
+  });
+
+  it('what is adopted after the scope closed (made after an interrupt) is undone at once', async () => {
+    const scope = new ResourceScope();
+    const undone: string[] = [];
+    scope.defer('early', () => void undone.push('early'));
+    const log = fakeLogger();
+    await scope.close(log);
+    scope.adopt('late container', 'c2', (c) => void undone.push(c));
+    await scope.close(log);
+    expect(undone).toEqual(['early', 'c2']);
+  });
+
+  it('what is adopted while it closes is undone before the close resolves', async () => {
+    const scope = new ResourceScope();
+    const undone: string[] = [];
+    const gate = deferred<undefined>();
+    scope.defer('slow', async () => {
+      await gate.promise;
+      undone.push('slow');
+    });
+    const closing = scope.close(fakeLogger());
+    scope.adopt('made meanwhile', 'm', (m) => void undone.push(m));
+    gate.resolve(undefined);
+    await closing;
+    await scope.close(fakeLogger());
+    expect(undone.sort()).toEqual(['m', 'slow']);
+  });
+
+  it('logs a failing undo and still runs the earlier ones', async () => {
+    const scope = new ResourceScope();
     const ran: string[] = [];
-    t.add('first', () => (ran.push('first'), Promise.resolve()));
-    t.add('broken', () => Promise.reject(new Error('daemon gone')));
-    t.add('sync throw', () => {
+    scope.defer('first', () => void ran.push('first'));
+    scope.defer('broken', () => Promise.reject(new Error('daemon gone')));
+    scope.defer('sync throw', () => {
       throw new Error('oops');
     });
-    t.add('last added', () => (ran.push('last added'), Promise.resolve()));
+    scope.defer('last added', () => void ran.push('last added'));
     const log = fakeLogger();
-    await expect(t.run(log)).resolves.toBeUndefined();
+    await expect(scope.close(log)).resolves.toBeUndefined();
     expect(ran).toEqual(['last added', 'first']);
     expect(log.lines.warn).toHaveLength(2);
     expect(log.lines.warn[0]).toContain('"sync throw"');
@@ -63,18 +120,18 @@ describe('Teardown', () => {
     expect(log.lines.warn[1]).toContain('daemon gone');
   });
 
-  it('gives up on a hanging step after the step timeout and goes on', async () => {
-    const t = new Teardown();
+  it('gives up on a hanging undo after its timeout and goes on', async () => {
+    const scope = new ResourceScope(50);
     const ran: string[] = [];
-    t.add('after', () => (ran.push('after'), Promise.resolve()));
-    t.add('hangs', () => new Promise<void>(() => undefined));
+    scope.defer('after', () => void ran.push('after'));
+    scope.defer('hangs', () => new Promise<void>(() => undefined));
     const log = fakeLogger();
-    await t.run(log, 50);
+    await scope.close(log);
     expect(ran).toEqual(['after']);
     expect(log.lines.warn).toEqual(['teardown step "hangs" failed: took longer than 50 ms']);
   });
 
-  it('no steps: resolves', async () => {
-    await expect(new Teardown().run(fakeLogger())).resolves.toBeUndefined();
+  it('nothing held: closes at once', async () => {
+    await expect(new ResourceScope().close(fakeLogger())).resolves.toBeUndefined();
   });
 });
