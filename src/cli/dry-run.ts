@@ -14,6 +14,7 @@ import { dirname } from 'node:path';
 import { dropbearHostPath } from '../ssh/builtin.js';
 import { builtinPaths } from '../ssh/paths.js';
 import { chooseSsh, type SshChoice } from '../ssh/server.js';
+import { InternalError } from '../platform/errors.js';
 
 /** What --dry-run could learn about the image from the daemon, without running it (none when the daemon or the image is not there). */
 export interface ImagePreview {
@@ -59,7 +60,7 @@ export function previewRun(
     buildLaunchPlan(options, { ...allocation, nodeName: node, role: index === 0 ? 'coordinator' : 'worker' }, host),
   );
   const first = plans[0];
-  if (first === undefined) throw new Error('an allocation without nodes');
+  if (first === undefined) throw new InternalError('an allocation without nodes');
   const ssh = previewSsh(options, first, image);
   const facts = { identity, cwd: host.cwd, gpus: allocation.gpus, resources: allocation.resources, slots, ssh, image };
   const nodes = plans.map((plan) => previewNode(options, plan, facts, plans));

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { open, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { JobDir } from '../plan/jobdir.js';
+import { LaunchError } from '../platform/errors.js';
 
 /**
  * The coordinator's container's link to srun-docker: a FIFO among this node's own files in the job
@@ -50,7 +51,7 @@ function mkfifo(path: string): Promise<void> {
   return new Promise((resolve, reject) => {
     execFile('mkfifo', ['-m', '0600', path], { timeout: 10_000 }, (error, _stdout, stderr) => {
       if (error === null) resolve();
-      else reject(new Error(`mkfifo ${path} failed: ${stderr.trim() || error.message}`));
+      else reject(new LaunchError(`mkfifo ${path} failed: ${stderr.trim() || error.message}`));
     });
   });
 }

@@ -7,6 +7,7 @@ import { dockerConnection } from './connection.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
 import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo } from './engine.js';
 import type { AttachedContainer, AttachOptions, ContainerFacts, ContainerIo, DockerClient, ExecRequest, ExecSession, HeldInput, ImageFacts, PullEvent } from './client.js';
+import { LaunchError } from '../platform/errors.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon (connection.ts). */
 export function createDockerodeClient(env: Record<string, string | undefined>, warn: (message: string) => void = () => undefined): DockerClient {
@@ -292,7 +293,7 @@ function attachStream(docker: Docker, id: string): Promise<NodeJS.ReadWriteStrea
         options: { stream: true, stdin: true, stdout: true, stderr: true },
       },
       (error: unknown, stream: unknown) => {
-        if (error) reject(error instanceof Error ? error : new Error(String(error)));
+        if (error) reject(error instanceof Error ? error : new LaunchError(`attach failed: ${String(error)}`));
         else resolve(stream as NodeJS.ReadWriteStream);
       },
     );
@@ -367,7 +368,7 @@ async function exec(docker: Docker, id: string, request: ExecRequest, io: Contai
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer = setTimeout(() => reject(new LaunchError(message)), ms);
   });
   return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

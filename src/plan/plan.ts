@@ -4,7 +4,7 @@ import { parseDockopts, type DockOptions } from './dockopts.js';
 import { jobDirFor, nodeSshdConfigPath, type JobDir } from './jobdir.js';
 import { defaultContainerName, jobLabels } from './labels.js';
 import type { RunOptions } from './run-options.js';
-import { UsageError } from '../platform/errors.js';
+import { InternalError, UsageError } from '../platform/errors.js';
 import { masterPortCandidates, sshdPortCandidates } from './ports.js';
 
 /** The original launcher's fixed port, kept for its --sshconfigdir mode (users' ~/.ssh/config names it). */
@@ -57,7 +57,7 @@ export interface LaunchPlan {
 
 /** Pure: options + allocation + host facts → the plan. Throws UsageError on bad input. */
 export function buildLaunchPlan(options: RunOptions, allocation: Allocation, host: HostFacts): LaunchPlan {
-  if (allocation.role === 'idle') throw new Error('an idle task has no launch plan');
+  if (allocation.role === 'idle') throw new InternalError('an idle task has no launch plan');
   const dockopts = parseDockopts(options.dockopts, host.env);
   const jobDir = jobDirFor(host.home, allocation.jobId, allocation.stepId);
   const sshconfigdir = options.sshconfigdir === undefined ? undefined : resolve(host.cwd, options.sshconfigdir);

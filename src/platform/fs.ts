@@ -31,6 +31,27 @@ export class StaleHandleError extends LaunchError {
   }
 }
 
+/** Any other error of the file system (a full or read-only home, a permission): named with the path, never "unexpected". */
+export class FileSystemError extends LaunchError {
+  override readonly name = 'FileSystemError';
+  constructor(
+    readonly path: string,
+    /** The system's error code (EACCES, ENOSPC, ...), kept for callers that tell them apart. */
+    readonly code: string,
+    reason: string,
+  ) {
+    super(`${path}: ${reason}${FS_HINTS[code] ?? ''}`);
+  }
+}
+
+const FS_HINTS: Record<string, string> = {
+  EACCES: ' — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)',
+  EPERM: ' — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)',
+  ENOSPC: ' — the file system is full: free some space (or quota) and run again',
+  EDQUOT: ' — your disk quota is used up: free some space and run again',
+  EROFS: ' — the file system is mounted read-only here',
+};
+
 const STALE_TRIES = 4;
 
 async function retryingStale<T>(path: string, op: () => Promise<T>): Promise<T> {
@@ -38,7 +59,8 @@ async function retryingStale<T>(path: string, op: () => Promise<T>): Promise<T> 
     try {
       return await op();
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'ESTALE') throw error;
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code !== 'ESTALE') throw typeof code === 'string' && error instanceof Error && !(error instanceof LaunchError) ? new FileSystemError(path, code, error.message) : error;
       if (attempt >= STALE_TRIES) throw new StaleHandleError(path);
       await sleep(50 * attempt);
     }

@@ -1,5 +1,6 @@
 import { connect } from 'node:net';
 import type { CommandRunner } from '../platform/runner.js';
+import { SshLoginError } from '../platform/errors.js';
 
 export interface ProbeTarget {
   port: number;
@@ -25,7 +26,7 @@ export function sshLoginProbe(runner: CommandRunner, target: ProbeTarget): (node
     const result = await runner.run('ssh', args, { timeoutMs: target.timeoutMs + 2000 });
     if (result.exitCode !== 0) {
       const reason = result.timedOut ? 'ssh login timed out' : result.stderr.trim() || `ssh exited ${result.exitCode}`;
-      throw new Error(`ssh login failed: ${reason}`);
+      throw new SshLoginError(`ssh login failed: ${reason}`);
     }
   };
 }
@@ -35,7 +36,7 @@ export function tcpConnect(host: string, port: number, timeoutMs: number): Promi
     const socket = connect({ host, port });
     const fail = (reason: string): void => {
       socket.destroy();
-      reject(new Error(reason));
+      reject(new SshLoginError(reason));
     };
     socket.setTimeout(timeoutMs, () => fail(`no answer on ${host}:${port} within ${timeoutMs} ms`));
     socket.once('connect', () => {

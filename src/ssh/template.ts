@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
+import { InternalError } from '../platform/errors.js';
 
 export type TemplateName = 'sshd_config' | 'ssh_config' | 'ssh_config_block' | 'ssh_wrapper' | 'scp_wrapper' | 'ssh_wrapper_builtin' | 'scp_wrapper_builtin';
 
@@ -23,11 +24,11 @@ export function renderTemplate(template: string, values: Record<string, string>)
   const used = new Set<string>();
   const out = template.replace(/\{\{([A-Z_]+)\}\}/g, (_m, key: string) => {
     const value = values[key];
-    if (value === undefined) throw new Error(`template field {{${key}}} has no value`);
+    if (value === undefined) throw new InternalError(`template field {{${key}}} has no value`);
     used.add(key);
     return value;
   });
   const unused = Object.keys(values).filter((k) => !used.has(k));
-  if (unused.length > 0) throw new Error(`template has no field for ${unused.join(', ')}`);
+  if (unused.length > 0) throw new InternalError(`template has no field for ${unused.join(', ')}`);
   return out;
 }

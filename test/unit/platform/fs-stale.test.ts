@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { StaleHandleError, staleRetrying, type FileSystem } from '../../../src/platform/fs.js';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FileSystemError, nodeFileSystem, StaleHandleError, staleRetrying, type FileSystem } from '../../../src/platform/fs.js';
 import { MemoryFs } from '../fakes.js';
 
 /** A file system whose reads answer ESTALE the first `times` times, as an NFS client may. */
@@ -29,12 +32,27 @@ describe('ESTALE from the shared home', () => {
     expect((error as Error).message).toContain('ESTALE (stale file handle) for /home/a/secret');
   });
 
-  it('other errors pass at once', async () => {
+  it('other errors pass at once, typed: the path, the system\'s reason, what to do', async () => {
     const memory = new MemoryFs();
     let calls = 0;
-    memory.readFile = () => (calls++, Promise.reject(Object.assign(new Error('no'), { code: 'EACCES' })));
+    memory.readFile = () => (calls++, Promise.reject(Object.assign(new Error('EACCES: permission denied'), { code: 'EACCES' })));
     const fs = staleRetrying(memory);
-    await expect(fs.readFile('/x')).rejects.toThrow('no');
+    const error = await fs.readFile('/x').catch((e: unknown) => e);
     expect(calls).toBe(1);
+    expect(error).toBeInstanceOf(FileSystemError);
+    expect(error).toMatchObject({ code: 'EACCES', path: '/x' });
+    expect((error as Error).message).toBe('/x: EACCES: permission denied — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)');
+  });
+
+  it('the real file system: a write under a file (ENOTDIR) is a FileSystemError naming the path', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'srun-docker-fs-'));
+    try {
+      writeFileSync(join(dir, 'file'), 'x');
+      const error = await nodeFileSystem.writeFile(join(dir, 'file', 'below'), 'y', 0o600).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(FileSystemError);
+      expect(error).toMatchObject({ code: 'ENOTDIR', path: join(dir, 'file', 'below') });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
