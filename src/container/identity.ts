@@ -29,8 +29,8 @@ export const LOCAL_FILES = { passwd: '/etc/passwd', group: '/etc/group' };
 
 /**
  * Looks the user up like the C library would: the local files first, and `getent` (so directory-
- * service users work as well as local ones) only for what they lack. Two getent processes cost every
- * node ~40 ms of CPU at start, on the critical path of every job.
+ * service users work as well as local ones) only for what they lack. getent processes at every node's
+ * start are on the critical path of every job.
  */
 export async function lookUpIdentity(
   input: IdentityInput,

@@ -1,6 +1,6 @@
 /**
  * What kind of engine answers: Docker or Podman, as root or rootless, with user namespaces remapped
- * or not, and which limits it can apply. Read from its /info alone (one round trip, ~7 ms here,
+ * or not, and which limits it can apply. Read from its /info alone (one round trip,
  * overlapping the ping); pure here.
  */
 

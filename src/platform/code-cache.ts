@@ -6,7 +6,7 @@ import { Script } from 'node:vm';
 
 /**
  * srun starts srun-docker on every node of every job, and V8 compiling the single-file build is a
- * fifth of a start (measured with the cache: a one-node job 5 % less CPU, `--version` 10 %). Node 20
+ * large part of a start (bench/README.md has what the cache saves). Node 20
  * has no compile cache of its own (module.enableCompileCache is Node 22), so the launcher keeps V8's
  * code cache of the build: made at the end of a node's first run (so it holds every function that
  * run compiled; made before the run it held less and saved less) and used by every later run there.

@@ -29,7 +29,7 @@ export interface SshdWait extends WaitUntil {
 /**
  * Until this node's sshd listens on `port`: a login that connects then waits in its backlog until
  * sshd accepts it. Reading sshd's greeting instead made sshd fork and re-execute itself for that
- * connection, a whole sshd start (~23 ms of CPU here) spent on every node of every job for nothing.
+ * connection, a whole sshd start spent on every node of every job for nothing.
  * Where the kernel's socket tables cannot be read, the greeting it is.
  */
 export async function waitForSshdListening(input: SshdWait): Promise<boolean> {
