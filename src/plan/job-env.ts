@@ -30,7 +30,7 @@ export function buildJobEnv(input: JobEnvInput): Record<string, string> {
   const zeroSetup = input.sshconfigdir === undefined;
   const envlistNames = Object.keys(input.envlist);
   return {
-    ...mpiDefaults(),
+    ...mpiDefaults(envlistNames),
     ...(input.asRoot ? { OMPI_ALLOW_RUN_AS_ROOT: '1', OMPI_ALLOW_RUN_AS_ROOT_CONFIRM: '1' } : {}),
     ...(zeroSetup ? { PATH: `${dir.binDir}:${input.imagePath}`, OMPI_MCA_plm_rsh_agent: dir.sshWrapper } : {}),
     hostlist: hostlist(nodes),
@@ -83,12 +83,17 @@ export function openMpiHostfile(nodes: readonly NodeSlots[]): string {
   return nodes.map((n) => `${n.node} slots=${n.slots}\n`).join('');
 }
 
-/** Keep Open MPI off docker0 and loopback: host networking shows the host's bridges too. */
-function mpiDefaults(): Record<string, string> {
-  return {
-    OMPI_MCA_btl_tcp_if_exclude: 'lo,docker0',
-    OMPI_MCA_oob_tcp_if_exclude: 'lo,docker0',
-  };
+/**
+ * Keep Open MPI off docker0 and loopback: host networking shows the host's bridges too. Open MPI
+ * refuses an include list and an exclude list set together, so a user's own `_if_include` (passed
+ * with --envlist) drops the matching exclude default.
+ */
+function mpiDefaults(userNames: readonly string[]): Record<string, string> {
+  const defaults: Record<string, string> = {};
+  for (const framework of ['btl_tcp', 'oob_tcp']) {
+    if (!userNames.includes(`OMPI_MCA_${framework}_if_include`)) defaults[`OMPI_MCA_${framework}_if_exclude`] = 'lo,docker0';
+  }
+  return defaults;
 }
 
 /**

@@ -84,6 +84,17 @@ describe('buildJobEnv: injected variables', () => {
     expect(env.OMPI_MCA_oob_tcp_if_exclude).toBe('lo,docker0');
   });
 
+  it.each<[string, string]>([
+    ['OMPI_MCA_btl_tcp_if_include', 'OMPI_MCA_btl_tcp_if_exclude'],
+    ['OMPI_MCA_oob_tcp_if_include', 'OMPI_MCA_oob_tcp_if_exclude'],
+  ])('a user\'s %s (--envlist) drops the default %s (Open MPI refuses both), the other default stays', (include, exclude) => {
+    const env = buildJobEnv(input({ envlist: { [include]: 'eth0' } }));
+    expect(env[include]).toBe('eth0');
+    expect(env).not.toHaveProperty(exclude);
+    const other = exclude.includes('btl') ? 'OMPI_MCA_oob_tcp_if_exclude' : 'OMPI_MCA_btl_tcp_if_exclude';
+    expect(env[other]).toBe('lo,docker0');
+  });
+
   it('ENVLIST names the --envlist variables, each also set', () => {
     const env = buildJobEnv(input({ envlist: { A: '1', B: 'two words' } }));
     expect(env.ENVLIST).toBe('A,B');
