@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
 # npm test (which .ci/run calls): every depth on the plain home, then the cluster cases of issue 13
 # again on the caching home (CLUSTER_HOME=caching: bindfs caching lookups 30 s, like NFS; see
-# test/cluster/README.md). Two vitest runs, one after the other, not two projects of one run: each
+# test/cluster/README.md), then the node-name case of issue 16 on a cluster whose SLURM names are
+# not host names (CLUSTER_NODENAMES=aliased). Two vitest runs, one after the other, not two projects of one run: each
 # cluster run's global setup brings up its own cluster, only one can exist at a time (fixed
 # container names), and vitest may run projects' setups and files concurrently.
 # Each run appends its counts to one file; the closing `tests: N passed, N failed, N skipped` line is
 # printed here, over both. A run that reported nothing (its setup failed) counts as one failure.
 # env: TIERS_PLAIN_PROJECTS (the projects of the first run, default "unit docker cluster"),
-#      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run)
+#      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run),
+#      TIERS_ALIASED_FILES (the cluster test files for aliased node names; empty: skip that run)
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." || exit 1
 
 DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts"
 read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
+read -r -a aliased_files <<<"${TIERS_ALIASED_FILES-test/cluster/aliased.test.ts}"
 read -r -a plain_projects <<<"${TIERS_PLAIN_PROJECTS:-unit docker cluster}"
 summary="$(mktemp /tmp/srun-docker-summary.XXXXXX)"
 trap 'rm -f "$summary"' EXIT
@@ -40,9 +43,13 @@ project_args=()
 expected_tiers=("${plain_projects[@]}")
 for p in "${plain_projects[@]}"; do project_args+=(--project "$p"); done
 [ "${#caching_files[@]}" -eq 0 ] || expected_tiers+=("cluster (caching home)")
+[ "${#aliased_files[@]}" -eq 0 ] || expected_tiers+=("cluster (aliased node names)")
 tier "${plain_projects[*]} (plain home)" "${project_args[@]}" || rc=1
 if [ "${#caching_files[@]}" -gt 0 ]; then
   CLUSTER_HOME=caching tier "cluster (caching home)" --project cluster "${caching_files[@]}" || rc=1
+fi
+if [ "${#aliased_files[@]}" -gt 0 ]; then
+  CLUSTER_NODENAMES=aliased tier "cluster (aliased node names)" --project cluster "${aliased_files[@]}" || rc=1
 fi
 # shellcheck disable=SC2016 # the node program is in single quotes on purpose: its ${...} are JavaScript's
 # a tier that ran fewer tests than its floor (a glob that stopped matching, a setup that skipped a
@@ -53,7 +60,7 @@ node -e '
   const floors = JSON.parse(fs.readFileSync(process.argv[2], "utf8"));
   const ran = {};
   for (const line of lines) for (const [tier, n] of Object.entries(line.ran ?? {})) {
-    const key = line.home === "caching" ? `${tier} (caching home)` : tier;
+    const key = line.home === "caching" ? `${tier} (caching home)` : line.names === "aliased" ? `${tier} (aliased node names)` : tier;
     ran[key] = (ran[key] ?? 0) + n;
   }
   let short = 0;

@@ -6,6 +6,7 @@ CLUSTER_STATE="${CLUSTER_STATE:-/tmp/srun-docker-cluster}"
 CLUSTER_IMAGE="${CLUSTER_IMAGE:-srun-docker/slurm-node:bookworm}"
 CLUSTER_IMAGES="${CLUSTER_IMAGES:-srun-docker/mpi:bookworm}"
 CLUSTER_HOME="${CLUSTER_HOME:-plain}"
+CLUSTER_NODENAMES="${CLUSTER_NODENAMES:-hostnames}"
 CLUSTER_LABEL="srun-docker.testbed=cluster"
 CLUSTER_CTL="slurmctl"
 log() { printf '[cluster %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }

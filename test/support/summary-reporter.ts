@@ -4,7 +4,7 @@ import type { Reporter, TestModule } from 'vitest/node';
 /**
  * Ends the run with the plain line CI reads: `tests: N passed, N failed, N skipped`. When
  * SRUN_DOCKER_SUMMARY_FILE names a file, this run is one of several (test/run-tiers.sh: the cluster
- * tier once per home, one cluster at a time): its counts are appended there as one JSON line, and
+ * tier once per home and once with aliased node names, one cluster at a time): its counts are appended there as one JSON line, and
  * the script prints the closing line over all of them.
  */
 export default class SummaryReporter implements Reporter {
@@ -23,7 +23,7 @@ export default class SummaryReporter implements Reporter {
     }
     const carry = process.env.SRUN_DOCKER_SUMMARY_FILE;
     if (carry !== undefined && carry !== '') {
-      appendFileSync(carry, `${JSON.stringify({ ...counts, ran, home: process.env.CLUSTER_HOME ?? 'plain' })}\n`);
+      appendFileSync(carry, `${JSON.stringify({ ...counts, ran, home: process.env.CLUSTER_HOME ?? 'plain', names: process.env.CLUSTER_NODENAMES ?? 'hostnames' })}\n`);
       process.stdout.write(`\n[summary] this run: passed ${counts.passed}, failed ${counts.failed}, skipped ${counts.skipped} (the closing line counts every run)\n`);
       return;
     }

@@ -14,25 +14,47 @@ export const HOME = `/home/${USER}`;
 /** up.sh's state directory (the same default as test/cluster/common.sh). */
 export const CLUSTER_STATE = process.env.CLUSTER_STATE ?? '/tmp/srun-docker-cluster';
 
-export type HomeMode = 'plain' | 'caching';
-
-/** The home a run asks for: CLUSTER_HOME (plain, the default, or caching), as up.sh reads it. */
-export function requestedHomeMode(env: NodeJS.ProcessEnv = process.env): HomeMode {
-  const mode = env.CLUSTER_HOME ?? 'plain';
-  if (mode !== 'plain' && mode !== 'caching') throw new Error(`CLUSTER_HOME must be plain or caching, got '${mode}'`);
-  return mode;
+/**
+ * One of up.sh's cluster modes: the environment variable a run sets (its first value the default),
+ * and the file up.sh records it in (a cluster brought up before up.sh recorded it has the default).
+ */
+function clusterMode<M extends string>(variable: string, file: string, values: readonly [M, ...M[]]) {
+  const [fallback] = values;
+  return {
+    /** What this run asks for, as up.sh reads it. */
+    requested(env: NodeJS.ProcessEnv = process.env): M {
+      const mode = env[variable] ?? fallback;
+      if (!(values as readonly string[]).includes(mode)) throw new Error(`${variable} must be ${values.join(' or ')}, got '${mode}'`);
+      return mode as M;
+    },
+    /** What the cluster that is up has. */
+    recorded(): M {
+      let text: string;
+      try {
+        text = readFileSync(`${CLUSTER_STATE}/${file}`, 'utf8').trim();
+      } catch {
+        return fallback;
+      }
+      return (values as readonly string[]).includes(text) ? (text as M) : fallback;
+    },
+  };
 }
 
-/** The home of the cluster that is up, from the mode up.sh recorded (plain when it recorded none). */
-export function clusterHomeMode(): HomeMode {
-  let recorded: string;
-  try {
-    recorded = readFileSync(`${CLUSTER_STATE}/home-mode`, 'utf8').trim();
-  } catch {
-    return 'plain'; // a cluster brought up before up.sh recorded its home has the plain one
-  }
-  return recorded === 'caching' ? 'caching' : 'plain';
-}
+const homeModes = clusterMode('CLUSTER_HOME', 'home-mode', ['plain', 'caching']);
+const nodeNameModes = clusterMode('CLUSTER_NODENAMES', 'nodenames-mode', ['hostnames', 'aliased']);
+export type HomeMode = ReturnType<typeof homeModes.recorded>;
+export type NodeNamesMode = ReturnType<typeof nodeNameModes.recorded>;
+/** The home a run asks for: CLUSTER_HOME (plain, the default, or caching). */
+export const requestedHomeMode = homeModes.requested;
+/** The home of the cluster that is up. */
+export const clusterHomeMode = homeModes.recorded;
+/** The node names a run asks for: CLUSTER_NODENAMES (hostnames, the default, or aliased). */
+export const requestedNodeNamesMode = nodeNameModes.requested;
+/** The node names of the cluster that is up. */
+export const clusterNodeNamesMode = nodeNameModes.recorded;
+
+/** SLURM's NodeName of each node under CLUSTER_NODENAMES=aliased (up.sh): resolvable nowhere. */
+export const ALIASED_NODES = Array.from({ length: NODE_COUNT }, (_, i) => `sn${i + 1}`);
 
 export interface Result {
   exitCode: number;
@@ -101,7 +123,8 @@ export async function clusterAnswers(): Promise<boolean> {
   if (running.stdout?.trim() !== 'true') return false;
   const sinfo = await onCluster(CONTROLLER, ['sinfo', '-h', '-N', '-o', '%N'], { user: 'root', timeoutMs: 30_000 });
   const nodes = new Set(sinfo.stdout.split('\n').map((l) => l.trim()).filter(Boolean));
-  return sinfo.exitCode === 0 && NODES.every((n) => nodes.has(n));
+  const expected = clusterNodeNamesMode() === 'aliased' ? ALIASED_NODES : NODES;
+  return sinfo.exitCode === 0 && expected.every((n) => nodes.has(n));
 }
 
 /** Runs one of the test bed's shell scripts (up.sh, down.sh, ...) with its output shown live. */

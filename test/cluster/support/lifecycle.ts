@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { CLUSTER_DIR, clusterAnswers, clusterHomeMode, NODE_COUNT, PROJECT, requestedHomeMode, testbedScript } from './cluster.js';
+import { CLUSTER_DIR, clusterAnswers, clusterHomeMode, clusterNodeNamesMode, NODE_COUNT, PROJECT, requestedHomeMode, requestedNodeNamesMode, testbedScript } from './cluster.js';
 
 /**
  * Brings the test cluster up once (docker daemon, images, `up.sh 3`) and returns how to take it
@@ -15,7 +15,11 @@ export async function bringClusterUp(log: (line: string) => void): Promise<() =>
     if (clusterHomeMode() !== home) {
       throw new Error(`CLUSTER_REUSE=1: the cluster that is up has the ${clusterHomeMode()} home, CLUSTER_HOME asks for ${home}: take it down (test/cluster/down.sh) or set CLUSTER_HOME=${clusterHomeMode()}`);
     }
-    log(`[cluster] CLUSTER_REUSE=1: using the cluster that is already up (${home} home; it stays up)`);
+    const names = requestedNodeNamesMode();
+    if (clusterNodeNamesMode() !== names) {
+      throw new Error(`CLUSTER_REUSE=1: the cluster that is up has ${clusterNodeNamesMode()} node names, CLUSTER_NODENAMES asks for ${names}: take it down (test/cluster/down.sh) or set CLUSTER_NODENAMES=${clusterNodeNamesMode()}`);
+    }
+    log(`[cluster] CLUSTER_REUSE=1: using the cluster that is already up (${home} home, ${names} node names; it stays up)`);
     return async () => undefined;
   }
   if (await clusterAnswers()) {
@@ -25,7 +29,7 @@ export async function bringClusterUp(log: (line: string) => void): Promise<() =>
   await testbedScript(`${PROJECT}/test/images/build.sh`, [], 600_000);
   try {
     const upMs = await testbedScript(`${CLUSTER_DIR}/up.sh`, [String(NODE_COUNT)], 420_000);
-    log(`[cluster] up in ${(upMs / 1000).toFixed(1)} s (${home} home)`);
+    log(`[cluster] up in ${(upMs / 1000).toFixed(1)} s (${home} home, ${requestedNodeNamesMode()} node names)`);
   } catch (error) {
     await takeClusterDown(log);
     throw error;
