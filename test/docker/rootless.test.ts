@@ -88,7 +88,28 @@ function answers(socket: string): Promise<boolean> {
   });
 }
 
-/** What stops rootlesskit's slirp4netns where /dev/net/tun is root's alone (as on this machine). */
+/**
+ * slirp4netns opens /dev/net/tun as the user: a Debian host's udev makes it 0666, this machine's is
+ * 0600 (no udev). The test grants the test user, and no one else, rw on it with a POSIX ACL while
+ * the engine runs, as that host would, and takes exactly that grant back; a machine that already
+ * lets the user in is left as it is. Returns the revoke, or undefined when nothing was changed.
+ */
+function grantTunForTest(): (() => void) | undefined {
+  const tun = '/dev/net/tun';
+  if (!existsSync(tun) || (statSync(tun).mode & 0o006) === 0o006) return undefined;
+  const acl = (args: string[]): string => execFileSync('getfacl', ['-p', ...args], { encoding: 'utf8' });
+  let before: string;
+  try {
+    before = acl([tun]);
+  } catch {
+    return undefined; // no acl tools: the engine's own error says what stops it
+  }
+  if (new RegExp(`^user:(${user.name}|${user.uid}):rw`, 'm').test(before)) return undefined;
+  execFileSync('setfacl', ['-m', `u:${user.uid}:rw`, tun]);
+  return () => execFileSync('setfacl', ['-x', `u:${user.uid}`, tun]);
+}
+
+/** What stops rootlesskit's slirp4netns where /dev/net/tun is root's alone (as on this machine without the grant). */
 function tunNote(): string {
   const mode = existsSync('/dev/net/tun') ? statSync('/dev/net/tun').mode & 0o777 : undefined;
   if (mode === undefined || (mode & 0o006) === 0o006) return '';
@@ -116,9 +137,16 @@ async function writeIntoHome(engine: Engine, work: string): Promise<{ exitCode: 
 }
 
 /** beforeAll/afterAll for one engine: started, the job image loaded, a work directory of the user's; or why it cannot start. */
-function useEngine(name: string, command: (dir: string) => string[], socketOf: (dir: string) => string): { engine?: Engine; why: string; work: string } {
+function useEngine(
+  name: string,
+  command: (dir: string) => string[],
+  socketOf: (dir: string) => string,
+  needsTun = false,
+): { engine?: Engine; why: string; work: string } {
   const state: { engine?: Engine; why: string; work: string } = { why: '', work: '' };
+  let revokeTun: (() => void) | undefined;
   beforeAll(async () => {
+    if (needsTun) revokeTun = grantTunForTest();
     const started = await startEngine(name, command, socketOf);
     if (typeof started === 'string') {
       state.why = `${name} cannot start here: ${started}`;
@@ -132,6 +160,7 @@ function useEngine(name: string, command: (dir: string) => string[], socketOf: (
   }, 180_000);
   afterAll(async () => {
     if (state.engine) await stopEngine(state.engine);
+    revokeTun?.();
     if (state.work) rmSync(state.work, { recursive: true, force: true });
   });
   return state;
@@ -172,6 +201,7 @@ describe('rootless Docker (dockerd-rootless.sh with rootlesskit, as the test use
     'rootless-docker',
     (dir) => ['dockerd-rootless.sh', '--data-root', join(dir, 'storage'), '--exec-root', join(dir, 'run'), '--pidfile', join(dir, 'run', 'docker.pid')],
     (dir) => join(dir, 'xdg', 'docker.sock'),
+    true,
   );
 
   it('a file the job writes into the home is the user\'s on the host (the job runs as 0:0, the engine\'s root being the user)', async (ctx) => {
