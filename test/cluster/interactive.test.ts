@@ -1,5 +1,5 @@
 import { execa } from 'execa';
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -75,13 +75,17 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
       't kill-server',
     ].join('\n');
     let screen = '';
-    for (let attempt = 1; attempt <= 2; attempt += 1) {
-      const result = await execa('bash', ['-c', driver], { reject: false, timeout: 150_000 });
-      screen = result.stdout;
-      // Slurm's own srun sometimes fails to accept its pty's window-size connection (it says so, and the
-      // job sees a 0x0 terminal): that is the test bed's srun, not srun-docker; such a session is run once more
-      if (!screen.includes('srun: error: pty: accept failure')) break;
-      console.log(`[interactive] srun's pty accept failed (attempt ${attempt}); running the session again`);
+    try {
+      for (let attempt = 1; attempt <= 2; attempt += 1) {
+        const result = await execa('bash', ['-c', driver], { reject: false, timeout: 150_000 });
+        screen = result.stdout;
+        // Slurm's own srun sometimes fails to accept its pty's window-size connection (it says so, and the
+        // job sees a 0x0 terminal): that is the test bed's srun, not srun-docker; such a session is run once more
+        if (!screen.includes('srun: error: pty: accept failure')) break;
+        console.log(`[interactive] srun's pty accept failed (attempt ${attempt}); running the session again`);
+      }
+    } finally {
+      rmSync(session, { force: true });
     }
     expect(screen).toMatch(/^np=2 hostlist=node1:1,node2:1$/m);
     expect(screen).toMatch(/^\/dev\/pts\/\d+$/m);
