@@ -44,9 +44,10 @@ export class FileSystemError extends LaunchError {
   }
 }
 
+const PERMISSION_HINT = ' — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)';
 const FS_HINTS: Record<string, string> = {
-  EACCES: ' — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)',
-  EPERM: ' — check the owner and mode of the directory (srun-docker keeps its files under ~/.srun-docker and /tmp)',
+  EACCES: PERMISSION_HINT,
+  EPERM: PERMISSION_HINT,
   ENOSPC: ' — the file system is full: free some space (or quota) and run again',
   EDQUOT: ' — your disk quota is used up: free some space and run again',
   EROFS: ' — the file system is mounted read-only here',
@@ -60,11 +61,18 @@ async function retryingStale<T>(path: string, op: () => Promise<T>): Promise<T> 
       return await op();
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      if (code !== 'ESTALE') throw typeof code === 'string' && error instanceof Error && !(error instanceof LaunchError) ? new FileSystemError(path, code, error.message) : error;
+      if (code !== 'ESTALE') throw named(path, error);
       if (attempt >= STALE_TRIES) throw new StaleHandleError(path);
       await sleep(50 * attempt);
     }
   }
+}
+
+/** A system error of the file system as a FileSystemError naming the path; anything else as it is. */
+function named(path: string, error: unknown): unknown {
+  const code = (error as NodeJS.ErrnoException).code;
+  if (typeof code !== 'string' || !(error instanceof Error) || error instanceof LaunchError) return error;
+  return new FileSystemError(path, code, error.message);
 }
 
 /** The real file system, every call asked again on ESTALE. */

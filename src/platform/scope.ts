@@ -19,9 +19,12 @@ export const UNDO_TIMEOUT_MS = 20_000;
 export class ResourceScope {
   private readonly undos: Undo[] = [];
   private closing: Promise<void> | undefined;
-  private log: Logger | undefined;
 
-  constructor(private readonly undoTimeoutMs = UNDO_TIMEOUT_MS) {}
+  constructor(
+    /** Where each undo is said (verbose), and a failed one warned about. */
+    private readonly log: Logger,
+    private readonly undoTimeoutMs = UNDO_TIMEOUT_MS,
+  ) {}
 
   /** Returns `resource`, to be undone by `dispose` when the scope closes. */
   adopt<T>(name: string, resource: T, dispose: (resource: T) => Promise<void> | void): T {
@@ -55,8 +58,7 @@ export class ResourceScope {
   }
 
   /** Undoes everything adopted, last first; resolves when all of it has run. */
-  close(log: Logger): Promise<void> {
-    this.log = log;
+  close(): Promise<void> {
     this.closing ??= this.drain();
     return this.closing;
   }
@@ -64,13 +66,10 @@ export class ResourceScope {
   private push(undo: Undo): void {
     this.undos.push(undo);
     // closed already: this part is undone at once (the run made it after an interrupt)
-    if (this.closing !== undefined && this.log !== undefined) {
-      const log = this.log;
-      this.closing = this.closing.then(() => this.drain(log));
-    }
+    if (this.closing !== undefined) this.closing = this.closing.then(() => this.drain());
   }
 
-  private async drain(log = this.log): Promise<void> {
+  private async drain(): Promise<void> {
     for (let undo = this.undos.pop(); undo !== undefined; undo = this.undos.pop()) {
       let timer: NodeJS.Timeout | undefined;
       try {
@@ -80,9 +79,9 @@ export class ResourceScope {
             timer = setTimeout(() => reject(new UndoTimeoutError(this.undoTimeoutMs)), this.undoTimeoutMs);
           }),
         ]);
-        log?.verbose(`teardown: ${undo.name}`);
+        this.log.verbose(`teardown: ${undo.name}`);
       } catch (error) {
-        log?.warn(`teardown step "${undo.name}" failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.log.warn(`teardown step "${undo.name}" failed: ${error instanceof Error ? error.message : String(error)}`);
       } finally {
         clearTimeout(timer);
       }

@@ -70,8 +70,8 @@ interface Prepared {
 interface Started {
   session: AttachedContainer;
   hasEnded: () => boolean;
-  control: Promise<ControlFifo>;
-  nonce: string;
+  /** Lets the job run: `go` with the nonce, through the control FIFO. */
+  go: () => Promise<void>;
   readiness: Promise<ReadonlyMap<string, UpReport>>;
   ownSshd: Promise<void>;
   /** The job's files, being written since every worker reported, or written now from these reports. */
@@ -80,7 +80,7 @@ interface Started {
 
 /** One coordinator run: its steps in order, and the scope that holds what they made. */
 class CoordinatorRun {
-  private readonly scope = new ResourceScope();
+  private readonly scope: ResourceScope;
   private readonly facts: FactLog;
   /** This node's warnings go through the job's FactLog: said once, with every node they concern. */
   private readonly ownDeps: NodeDeps;
@@ -95,6 +95,7 @@ class CoordinatorRun {
     private readonly ctx: NodeContext,
   ) {
     const { plan } = ctx;
+    this.scope = new ResourceScope(deps.log);
     this.workers = plan.nodes.filter((n) => n !== plan.node);
     this.facts = new FactLog(deps.log, plan.nodes.length > 1);
     this.ownDeps = { ...deps, warnOnce: (key, message) => this.facts.note(key, message, plan.node) };
@@ -108,7 +109,7 @@ class CoordinatorRun {
   }
 
   tearDown(): Promise<void> {
-    return this.scope.close(this.deps.log);
+    return this.scope.close();
   }
 
   /** The job directory, with coordinator.json first in it (a cleanup elsewhere asks this process, or this channel, whether the job lives), and the control channel. */
@@ -197,7 +198,8 @@ class CoordinatorRun {
     // this one included); a one-node job starts without waiting for it
     const ownSshd = this.workers.length > 0 ? waitForOwnSshd(deps, ctx, hasEnded) : Promise.resolve();
     ownSshd.catch(() => undefined); // awaited by waitUntilReady, after the workers
-    return { session, hasEnded, control: prepared.control, nonce: prepared.nonce, readiness, ownSshd, jobFiles: (reports) => jobFiles ?? writeFilesFor(reports) };
+    const go = async (): Promise<void> => (await prepared.control).go(prepared.nonce);
+    return { session, hasEnded, go, readiness, ownSshd, jobFiles: (reports) => jobFiles ?? writeFilesFor(reports) };
   }
 
   /** Every worker's sshd took a login and this node's listens: the job's files are written, its variables returned. */
@@ -215,7 +217,7 @@ class CoordinatorRun {
     const { deps, ctx } = this;
     deps.log.info(`running ${ctx.plan.scriptPath} on ${ctx.plan.nodes.length} node(s), np=${env.np}`);
     const code = await deps.timings.measure('job', async () => {
-      await (await started.control).go(started.nonce);
+      await started.go();
       return untilJobOrLostWorker(deps, channel, jobExitCode(started.session, () => deps.fs.readFile(ctx.plan.jobDir.jobExit)));
     });
     started.session.stopInput();

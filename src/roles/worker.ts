@@ -22,8 +22,8 @@ const OWN_EXIT_GRACE_MS = 2_000;
 export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<number> {
   const { plan } = ctx;
   const { log } = deps;
-  const scope = new ResourceScope();
-  const onAbort = (): void => void scope.close(log);
+  const scope = new ResourceScope(log);
+  const onAbort = (): void => void scope.close();
   deps.signal.addEventListener('abort', onAbort, { once: true });
   // the link, once joined, is undone last: the goodbye, and with the coordinator gone (a lost
   // channel, or srun's SIGTERM once the coordinator's task died) the job directory with its keys,
@@ -77,7 +77,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     throw error;
   } finally {
     deps.signal.removeEventListener('abort', onAbort);
-    await deps.timings.measure('teardown', () => scope.close(log));
+    await deps.timings.measure('teardown', () => scope.close());
   }
 }
 
