@@ -5,8 +5,11 @@ import type { Logger } from '../platform/log.js';
  * Image pull progress: on a terminal one line rewritten in place; otherwise (srun, sbatch logs)
  * one line per finished layer, so a log file does not fill with progress bars.
  */
-export function pullProgressPrinter(stream: NodeJS.WritableStream, log: Logger): (event: PullEvent) => void {
-  const tty = (stream as NodeJS.WriteStream).isTTY === true;
+export function pullProgressPrinter(
+  stream: NodeJS.WritableStream,
+  log: Logger,
+  tty = (stream as NodeJS.WriteStream).isTTY === true,
+): (event: PullEvent) => void {
   return (event) => {
     if (event.status === undefined) return;
     const layer = event.id !== undefined ? `${event.id}: ` : '';
@@ -17,4 +20,9 @@ export function pullProgressPrinter(stream: NodeJS.WritableStream, log: Logger):
       log.info(`pull ${layer}${event.status}`);
     }
   };
+}
+
+/** A worker's pull is said once by the coordinator, with every node that pulled: its own progress shows only with --verbose, never rewritten in place. */
+export function workerPullProgress(stream: NodeJS.WritableStream, log: Logger): (event: PullEvent) => void {
+  return pullProgressPrinter(stream, { ...log, info: (message) => log.verbose(message) }, false);
 }

@@ -21,7 +21,7 @@ import { cpusAllowedFromStatus } from '../slurm/resources.js';
 import { createLogger, onceWarner, type Logger } from '../platform/log.js';
 import type { RunOptions } from './options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from '../plan/plan.js';
-import { pullProgressPrinter } from './progress.js';
+import { pullProgressPrinter, workerPullProgress } from './progress.js';
 import { runCoordinator } from '../roles/coordinator.js';
 import type { NodeDeps } from '../roles/node-container.js';
 import { resolveSlots } from '../slurm/slots.js';
@@ -29,6 +29,7 @@ import { runWorker } from '../roles/worker.js';
 import { createCommandRunner, type CommandRunner } from '../platform/runner.js';
 import { firstFreePort } from '../plan/ports.js';
 import { configuredPort } from '../ssh/setup.js';
+import { ENDING_SIGNALS } from '../platform/signals.js';
 import { processTerminal } from '../platform/terminal.js';
 import { systemClock, Timings, wallClock } from '../platform/timings.js';
 
@@ -53,7 +54,6 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
   const liveness = processLiveness(hostname(), process.pid, runner);
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable, launcher: liveness.ownToken };
   const plan = buildLaunchPlan(await withConfiguredPort(options, cwd), allocation, host);
-  plan.warnings.forEach((w) => log.warn(w));
   // looked up while the daemon is asked, not before (getent may have to ask a directory service)
   const identityLookup = lookUpIdentity(
     { user: user.username, uid: user.uid, gid: user.gid, home: host.home, groups: process.getgroups?.() ?? [] },
@@ -61,9 +61,14 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     nodeFileSystem,
   );
   identityLookup.catch(() => undefined); // awaited below, after the daemon answered or did not
-  if (options.dryRun) return printDryRun(options, allocation, host, plan, await identityLookup, io, env, runner);
+  if (options.dryRun) {
+    plan.warnings.forEach((w) => log.warn(w));
+    return printDryRun(options, allocation, host, plan, await identityLookup, io, env, runner);
+  }
 
-  const docker = createDockerodeClient(env, (message) => log.warn(message));
+  // what every node finds alike before its role begins: the role says it through the job's one line per fact
+  const earlyWarnings = [...plan.warnings];
+  const docker = createDockerodeClient(env, (message) => earlyWarnings.push(message));
   // asked now, answered while this node prepares: a daemon that is down or hangs fails the node's first step
   const daemon = preflight(docker, plan, { home: host.home, user: user.username, liveness }, log, timings);
   const engine = docker.engine();
@@ -71,11 +76,11 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
 
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals): void => {
-    log.warn(`${signal} received: removing containers`);
+    // scancel signals every node: the coordinator says it for all of them
+    (plan.role === 'worker' ? log.verbose : log.warn)(`${signal} received: removing containers`);
     controller.abort(new InterruptedError(signal));
   };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  ENDING_SIGNALS.forEach((signal) => process.on(signal, onSignal));
   const cacheDir = cacheRoot(tmpdir(), user.uid);
   if (!makeOwnDir(cacheDir, user.uid)) log.verbose(`${cacheDir} is not a directory of yours alone: nothing is cached on this node`);
   const deps: NodeDeps = {
@@ -87,7 +92,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     timings,
     clock: wallClock,
     signal: controller.signal,
-    onPullProgress: pullProgressPrinter(io.stderr, log),
+    onPullProgress: plan.role === 'worker' ? workerPullProgress(io.stderr, log) : pullProgressPrinter(io.stderr, log),
     stdout: io.stdout,
     stderr: io.stderr,
     input: () => ({ stdin: process.stdin, terminal: processTerminal(process.stdin, io.stdout) }),
@@ -103,6 +108,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     // an untrusted cache directory is not used: a fresh private one serves this run only
     cacheDir: trustedDir(cacheDir, user.uid) ? cacheDir : tmp.dirSync({ prefix: 'srun-docker-cache-', mode: 0o700, unsafeCleanup: true }).name,
     cwd,
+    earlyWarnings,
     ...daemon,
   };
   // srun hands its input to every task: a worker that never read its copy would stop srun passing
@@ -116,8 +122,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     throw placed(controller.signal.aborted ? controller.signal.reason : error, `${allocation.nodeName} ${plan.role}`);
   } finally {
     stopDraining();
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
+    ENDING_SIGNALS.forEach((signal) => process.off(signal, onSignal));
     if (options.timings) log.info(timings.format());
   }
 }

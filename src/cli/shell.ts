@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { ContainerFacts, DockerClient } from '../docker/client.js';
 import { UsageError } from '../platform/errors.js';
 import { LABELS } from '../plan/labels.js';
+import { signalExitCode } from '../platform/signals.js';
 import type { Terminal } from '../platform/terminal.js';
 
 /** `srun-docker shell [JOBID[.STEP]] [--node=NODE] [-- CMD...]`, parsed. */
@@ -98,6 +99,8 @@ export interface ShellDeps {
   stdout: NodeJS.WritableStream;
   stderr: NodeJS.WritableStream;
   terminal: Terminal | undefined;
+  /** A signal to this process (SIGTERM, a terminal hanging up): the terminal is restored, 128 + its number returned. */
+  interrupted: Promise<NodeJS.Signals>;
 }
 
 /** Runs the request in the container it names; the command's exit code. */
@@ -107,7 +110,8 @@ export async function runShell(request: ShellRequest, deps: ShellDeps): Promise<
   const container = pickContainer(containers, request, deps.caller, deps.slurmJobId);
   const { terminal } = deps;
   const session = await deps.docker.exec(container.id, { command: shellCommand(container, request.command), tty: terminal !== undefined }, deps);
-  if (terminal === undefined) return session.exited;
+  const ended = Promise.race([session.exited, deps.interrupted.then(signalExitCode)]);
+  if (terminal === undefined) return ended;
   const restore = terminal.raw();
   const resize = (): void => {
     const { rows, columns } = terminal.size();
@@ -116,7 +120,7 @@ export async function runShell(request: ShellRequest, deps: ShellDeps): Promise<
   resize();
   const unsubscribe = terminal.onResize(resize);
   try {
-    return await session.exited;
+    return await ended;
   } finally {
     unsubscribe();
     restore();

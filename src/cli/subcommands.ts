@@ -11,6 +11,7 @@ import { createLogger } from '../platform/log.js';
 import { ORIGINAL_SSHD_PORT } from '../plan/plan.js';
 import { createCommandRunner } from '../platform/runner.js';
 import { parseShellArgs, runShell, SHELL_USAGE } from './shell.js';
+import { firstSignal } from '../platform/signals.js';
 import { sshSetup } from '../ssh/setup.js';
 import { processTerminal } from '../platform/terminal.js';
 
@@ -67,15 +68,21 @@ export async function runShellCommand(argv: readonly string[], env: Record<strin
     io.stdout.write(`${SHELL_HELP}\n`);
     return 0;
   }
-  return runShell(request, {
-    docker: createDockerodeClient(env),
-    caller: userInfo().username,
-    slurmJobId: env.SLURM_JOB_ID,
-    stdin: process.stdin,
-    stdout: io.stdout,
-    stderr: io.stderr,
-    terminal: processTerminal(process.stdin, io.stdout),
-  });
+  const signals = firstSignal();
+  try {
+    return await runShell(request, {
+      docker: createDockerodeClient(env),
+      caller: userInfo().username,
+      slurmJobId: env.SLURM_JOB_ID,
+      stdin: process.stdin,
+      stdout: io.stdout,
+      stderr: io.stderr,
+      terminal: processTerminal(process.stdin, io.stdout),
+      interrupted: signals.received,
+    });
+  } finally {
+    signals.stop();
+  }
 }
 
 const SHELL_HELP = `usage: ${SHELL_USAGE}

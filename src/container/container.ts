@@ -11,21 +11,21 @@ import type { PullPolicy } from '../plan/run-options.js';
 import { LABELS } from '../plan/labels.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
 
-/** The image present locally (pulled when the policy allows), with its config. */
+/** The image present locally (pulled when the policy allows), with its config, and whether it was pulled. */
 export async function ensureImage(
   docker: DockerClient,
   image: string,
   policy: PullPolicy,
   onProgress: (event: PullEvent) => void,
   node: string,
-): Promise<ImageFacts> {
+): Promise<{ facts: ImageFacts; pulled: boolean }> {
   const present = policy === 'always' ? undefined : await docker.inspectImage(image);
-  if (present !== undefined) return present;
+  if (present !== undefined) return { facts: present, pulled: false };
   if (policy === 'never') throw new ImageNotFoundError(image, `not present on ${node} and --pull=never`);
   await docker.pullImage(image, onProgress);
   const pulled = await docker.inspectImage(image);
   if (pulled === undefined) throw new ImageNotFoundError(image, 'the pull finished but the image is not there');
-  return pulled;
+  return { facts: pulled, pulled: true };
 }
 
 export interface UserFiles {

@@ -3,6 +3,8 @@
  * the CLI catches them once and maps them to an exit code.
  */
 
+import { signalExitCode } from './signals.js';
+
 /** Bad input from the user: exit code 2, nothing has been created yet. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
@@ -70,13 +72,13 @@ export class WorkerLostError extends LaunchError {
   }
 }
 
-/** The run was interrupted by SIGINT/SIGTERM (scancel); exit code 128 + signal number. */
+/** The run was interrupted by SIGINT, SIGTERM (scancel) or SIGHUP (its terminal closed); exit code 128 + signal number. */
 export class InterruptedError extends LaunchError {
   override readonly name = 'InterruptedError';
   override readonly exitCode: number;
   constructor(readonly signal: NodeJS.Signals) {
     super(`interrupted by ${signal}: containers removed`);
-    this.exitCode = 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1);
+    this.exitCode = signalExitCode(signal);
   }
 }
 

@@ -99,6 +99,7 @@ class CoordinatorRun {
     this.workers = plan.nodes.filter((n) => n !== plan.node);
     this.facts = new FactLog(deps.log, plan.nodes.length > 1);
     this.ownDeps = { ...deps, warnOnce: (key, message) => this.facts.note(key, message, plan.node) };
+    ctx.earlyWarnings.forEach((message) => this.ownDeps.warnOnce(message, message));
     if (this.workers.length === 0) this.facts.flush();
   }
 

@@ -61,6 +61,8 @@ export interface NodeContext {
   daemonAnswers: Promise<void>;
   /** This user's leftovers from crashed runs, being removed once the daemon answered: awaited before the container starts. */
   staleCleanup: Promise<void>;
+  /** Warnings found before the role began (the plan's, the daemon connection's): the role says them through its warnOnce. */
+  earlyWarnings: readonly string[];
 }
 
 export interface PreparedNode {
@@ -111,7 +113,8 @@ export async function prepareNode(
   cleared.catch(() => undefined); // awaited below, unless the image fails first
   image.catch(() => undefined); // awaited after the ping, whose error names a daemon that is down
   await ctx.daemonAnswers;
-  const facts = await image;
+  const { facts, pulled } = await image;
+  if (pulled) deps.warnOnce('pulled', `${plan.image} was not on the node: pulled it`);
   const imageRef = { name: plan.image, id: facts.id, cacheDir: join(ctx.cacheDir, 'images') };
   // what the image has needs only the image: a worker looks while it is still joining the coordinator
   const present = await imagePaths(deps.docker, imageRef, imageFactPaths(plan, ctx.identity), deps.fs, plan.labels);

@@ -39,6 +39,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     },
   );
   const nodeDeps: NodeDeps = { ...deps, warnOnce: channelWarner(joining, log) };
+  ctx.earlyWarnings.forEach((message) => nodeDeps.warnOnce(message, message));
   try {
     const prepared = await deps.timings.measure('prepare', () => prepareNode(nodeDeps, ctx, joining.then(() => undefined)));
     const link = await joining;

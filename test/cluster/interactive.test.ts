@@ -41,13 +41,16 @@ beforeAll(async () => {
   );
 });
 
+/** Prints the terminal's modes that raw mode turns off: `TTY-AFTER: isig icanon echo` once it is restored (`-isig -icanon -echo` while raw). */
+const TTY_AFTER = `printf 'TTY-AFTER: '; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(isig|icanon|echo)$' | tr '\\n' ' '; echo`;
+
 describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmux)', () => {
   it('a shell in the coordinator\'s container: variables, tty, ssh node2 (and ssh -t), the window size, Ctrl-C to the job, srun returns 4', async () => {
     const socket = `srun-docker-cluster-tty-${process.pid}`;
     const session = join(tmpdir(), `${socket}.sh`);
     writeFileSync(
       session,
-      `docker exec -it -e SRUN_DOCKER_PULL=never -e TERM=xterm -u alice -w /home/alice ${CONTROLLER} srun -N2 --pty srun-docker --container=${MPI_IMAGE} --script=/bin/bash --quiet; echo SRUN-RC=$?; sleep 30\n`,
+      `docker exec -it -e SRUN_DOCKER_PULL=never -e TERM=xterm -u alice -w /home/alice ${CONTROLLER} srun -N2 --pty srun-docker --container=${MPI_IMAGE} --script=/bin/bash --quiet; echo SRUN-RC=$?; ${TTY_AFTER}; sleep 30\n`,
     );
     // one shell command starts the tmux server, drives it and ends it (TESTBED.md)
     const driver = [
@@ -62,6 +65,8 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
       'say tty',
       'say \'ssh node2 hostname\'',
       'say \'ssh -t node2 tty\'',
+      // a full-screen program over ssh -t: its screen kept in a file (top clears the pane when it ends)
+      'say \'ssh -t node2 top -n 1 >/tmp/top.out; echo "top: $(grep -ac "load average" /tmp/top.out) $(grep -ac "failed tty get" /tmp/top.out)"\'',
       'say \'stty size\'',
       't resize-window -x 100 -y 30; sleep 1',
       'say \'echo "size now $(stty size)"\'',
@@ -95,7 +100,9 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
     expect(screen).toMatch(/^40 120$/m);
     expect(screen).toMatch(/^size now 30 100$/m);
     expect(screen).toContain('after Ctrl-C rc=130');
+    expect(screen).toMatch(/^top: [1-9]\d* 0$/m);
     expect(screen).toContain('SRUN-RC=4');
+    expect(screen, 'the terminal is out of raw mode again').toMatch(/^TTY-AFTER: isig icanon echo *$/m);
     expect(screen).not.toContain('srun-docker-job-end');
   });
 });

@@ -7,7 +7,7 @@ useCluster();
 
 describe('srun srun-docker: mpi4py allreduce across node containers', () => {
   it('runs on 3 nodes: every rank gets the right sum, one rank per node', async () => {
-    const run = await srunDocker(['-N3'], [`--script=${ALLREDUCE_JOB}`]);
+    const run = await srunDocker(['-N3'], [`--script=${ALLREDUCE_JOB}`, '--envlist=SRUN_DOCKER_NOT_SET']);
     expect(run.exitCode, run.all).toBe(0);
     expect(jobLine(run.stdout)).toEqual({ hostlist: 'node1:1,node2:1,node3:1', np: 3, nnodes: 3, host: 'node1' });
     const ranks = allreduceRanks(run.stdout);
@@ -18,6 +18,11 @@ describe('srun srun-docker: mpi4py allreduce across node containers', () => {
     const memlock = run.stderr.split('\n').filter((l) => l.includes('cannot raise the memlock limit'));
     expect(memlock, run.stderr).toHaveLength(1);
     expect(memlock[0]).toMatch(/^srun-docker\[node1 coordinator\] warning: .*\(on 3 nodes: node\[1-3\]\)$/);
+    // so is a warning every node finds in the options before its role begins
+    const envlist = run.stderr.split('\n').filter((l) => l.includes('SRUN_DOCKER_NOT_SET'));
+    expect(envlist, run.stderr).toEqual([
+      'srun-docker[node1 coordinator] warning: --envlist names SRUN_DOCKER_NOT_SET, which is not set in your environment; it is left out (on 3 nodes: node[1-3])',
+    ]);
   });
 
   it('--slots_per_node=2: np=6, two ranks on each of the 3 nodes', async () => {

@@ -58,6 +58,9 @@ function jobIdIn(output: string): string {
   return id ?? '';
 }
 
+/** Prints the terminal's modes that raw mode turns off: `TTY-AFTER: isig icanon echo` once it is restored (`-isig -icanon -echo` while raw). */
+const TTY_AFTER = `printf 'TTY-AFTER: '; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(isig|icanon|echo)$' | tr '\\n' ' '; echo`;
+
 describe('a job on a terminal (tmux), one node', () => {
   it('bash on a pseudo-terminal: variables, tty, ssh (with -t), the window size and its change, Ctrl-C to the job, exit 4', async () => {
     const socket = `srun-docker-tty-${process.pid}`;
@@ -65,7 +68,7 @@ describe('a job on a terminal (tmux), one node', () => {
       `cd ${work} &&`,
       ...(process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'] : []),
       `env -i PATH=${process.env.PATH ?? '/usr/bin:/bin'} HOME=${user.home} USER=${user.name} TERM=xterm SRUN_DOCKER_PULL=never`,
-      `${process.execPath} ${BIN} --container=${JOB_IMAGE} --script=/bin/bash --quiet; echo SRUN-DOCKER-RC=$?; sleep 30`,
+      `${process.execPath} ${BIN} --container=${JOB_IMAGE} --script=/bin/bash --quiet; echo SRUN-DOCKER-RC=$?; ${TTY_AFTER}; sleep 30`,
     ].join(' ');
     // a file: the driver's own shell must not expand its $?
     const session = join(work, 'session.sh');
@@ -108,8 +111,44 @@ describe('a job on a terminal (tmux), one node', () => {
     expect(screen).toMatch(/^size now 30 100$/m);
     expect(screen).toContain('after Ctrl-C rc=130');
     expect(screen).toContain('SRUN-DOCKER-RC=4');
+    expect(screen, 'the terminal is out of raw mode again').toMatch(/^TTY-AFTER: isig icanon echo *$/m);
     expect(screen).not.toContain('srun-docker-job-end');
     expect(await containersOfJob(jobIdIn(screen))).toEqual([]);
+  });
+
+  it.each(['SIGTERM', 'SIGHUP'])('%s to srun-docker while bash runs: the containers are removed, the terminal is restored, the exit code is 128 + the signal', async (signal) => {
+    const socket = `srun-docker-tty-${process.pid}-${signal}`;
+    const pidFile = join(work, `srun-docker-${signal}.pid`);
+    // the inner shell writes its pid and becomes srun-docker (setpriv and env exec): the pid to signal
+    const launch = [
+      ...(process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'] : []),
+      `env -i PATH=${process.env.PATH ?? '/usr/bin:/bin'} HOME=${user.home} USER=${user.name} TERM=xterm SRUN_DOCKER_PULL=never`,
+      `${process.execPath} ${BIN} --container=${JOB_IMAGE} --script=/bin/bash`,
+    ].join(' ');
+    const session = join(work, `session-${signal}.sh`);
+    writeFileSync(session, `cd ${work} && bash -c 'echo $$ > ${pidFile}; exec ${launch}'; echo SRUN-DOCKER-RC=$?; ${TTY_AFTER}; sleep 30\n`);
+    const driver = [
+      'set -u',
+      `t() { tmux -L ${socket} "$@"; }`,
+      `t new-session -d -x 120 -y 40 "bash ${session}"`,
+      'screen() { t capture-pane -p -S -100; }',
+      `for i in $(seq 1 100); do screen | grep -q '^${user.name}@' && break; sleep 0.2; done`,
+      `echo "PID=$(cat ${pidFile})"; kill -${signal.slice(3)} "$(cat ${pidFile})"`,
+      'for i in $(seq 1 100); do screen | grep -q TTY-AFTER && break; sleep 0.2; done',
+      'screen',
+      't kill-server',
+    ].join('\n');
+    const result = await execa('bash', ['-c', driver], { reject: false, timeout: 60_000 });
+    rmSync(pidFile, { force: true });
+    const screen = result.stdout;
+    expect(screen).toMatch(new RegExp(`^${user.name}@`, 'm'));
+    expect(screen).toContain(`${signal} received: removing containers`);
+    expect(screen).toContain(`SRUN-DOCKER-RC=${signal === 'SIGTERM' ? 143 : 129}`);
+    expect(screen, 'the terminal is out of raw mode again').toMatch(/^TTY-AFTER: isig icanon echo *$/m);
+    // outside SLURM the job id is local-PID, PID srun-docker's own
+    const pid = /^PID=(\d+)$/m.exec(result.stdout)?.[1];
+    expect(pid, result.stdout).toBeTruthy();
+    expect(await containersOfJob(`local-${pid ?? ''}`)).toEqual([]);
   });
 });
 

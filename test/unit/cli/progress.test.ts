@@ -1,7 +1,7 @@
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../../src/platform/log.js';
-import { pullProgressPrinter } from '../../../src/cli/progress.js';
+import { pullProgressPrinter, workerPullProgress } from '../../../src/cli/progress.js';
 
 function sink(tty: boolean): { stream: PassThrough; text: () => string } {
   const stream = new PassThrough();
@@ -40,6 +40,19 @@ describe('image pull progress', () => {
     expect(out.text()).toContain('\r\x1b[Ka1: Downloading [=====>] 9MB/10MB');
     expect(out.text().endsWith('Status: Downloaded newer image for org/img:latest \n')).toBe(true);
     expect(out.text().split('\n')).toHaveLength(2);
+  });
+});
+
+describe("a worker's pull progress", () => {
+  it.each([
+    ['normal', []],
+    ['verbose', ['srun-docker[n2 worker]: pull latest: Pulling from org/img', 'srun-docker[n2 worker]: pull a1: Pull complete', 'srun-docker[n2 worker]: pull Status: Downloaded newer image for org/img:latest']],
+  ] as const)('at level %s prints %j (the coordinator says the pull once for every node), never in place on a terminal', (level, expected) => {
+    const out = sink(true);
+    const print = workerPullProgress(out.stream, createLogger((l) => out.stream.write(l), level, 'srun-docker[n2 worker]'));
+    EVENTS.forEach(print);
+    expect(out.text().split('\n').filter((l) => l !== '')).toEqual(expected);
+    expect(out.text()).not.toContain('\r');
   });
 });
 

@@ -2,7 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { ContainerFacts } from '../../../src/docker/client.js';
 import { UsageError } from '../../../src/platform/errors.js';
 import { LABELS } from '../../../src/plan/labels.js';
-import { parseShellArgs, pickContainer, shellCommand } from '../../../src/cli/shell.js';
+import { parseShellArgs, pickContainer, runShell, shellCommand } from '../../../src/cli/shell.js';
+import { signalExitCode } from '../../../src/platform/signals.js';
+import type { Terminal } from '../../../src/platform/terminal.js';
+import { FakeDocker } from '../fakes.js';
 
 describe('parseShellArgs: srun-docker shell [JOBID[.STEP]] [--node=NODE] [-- CMD...]', () => {
   it('nothing: a shell in the only job', () => {
@@ -75,5 +78,42 @@ describe('shellCommand', () => {
     const cmd = shellCommand(alice('a1', '10'), ['ps', '-ef']);
     expect(cmd.slice(0, 2)).toEqual(['/bin/sh', '-c']);
     expect(cmd.slice(3)).toEqual(['srun-docker-shell', '/home/u/.srun-docker/jobs/10.0/job.env', 'ps', '-ef']);
+  });
+});
+
+describe('runShell and the signals that end it', () => {
+  /** A terminal that counts raw mode on and off, and a docker whose exec never ends by itself. */
+  function setUp(): { docker: FakeDocker; terminal: Terminal; state: { raw: number; restored: number; resizes: number } } {
+    const state = { raw: 0, restored: 0, resizes: 0 };
+    const docker = new FakeDocker();
+    docker.containers = [alice('a1', '10')];
+    docker.exec = () => Promise.resolve({ resize: async () => void (state.resizes += 1), exited: new Promise<number>(() => undefined) });
+    const terminal: Terminal = {
+      raw: () => {
+        state.raw += 1;
+        return () => void (state.restored += 1);
+      },
+      size: () => ({ rows: 24, columns: 80 }),
+      onResize: () => () => undefined,
+    };
+    return { docker, terminal, state };
+  }
+  const io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr, caller: 'alice', slurmJobId: undefined };
+
+  it.each([
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+    ['SIGHUP', 129],
+  ] as const)('%s on a terminal: the terminal is restored and the exit code is %i', async (signal, code) => {
+    const { docker, terminal, state } = setUp();
+    expect(signalExitCode(signal)).toBe(code);
+    const exit = await runShell({ command: [] }, { ...io, docker, terminal, interrupted: Promise.resolve(signal) });
+    expect(exit).toBe(code);
+    expect(state).toEqual({ raw: 1, restored: 1, resizes: 1 });
+  });
+
+  it('without a terminal: the signal ends it too, raw mode never touched', async () => {
+    const { docker } = setUp();
+    expect(await runShell({ command: ['true'] }, { ...io, docker, terminal: undefined, interrupted: Promise.resolve('SIGTERM') })).toBe(143);
   });
 });

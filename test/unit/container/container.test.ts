@@ -150,9 +150,10 @@ describe('ensureImage', () => {
   ])('--pull=%s, present locally %s → pulls %j', async (policy, present, pulls, id) => {
     const docker = new FakeDocker();
     if (present) docker.images.set('img:1', PRESENT);
-    const facts = await ensureImage(docker, 'img:1', policy, () => undefined, 'n1');
+    const { facts, pulled } = await ensureImage(docker, 'img:1', policy, () => undefined, 'n1');
     expect(docker.pulled).toEqual(pulls);
     expect(facts.id).toBe(id);
+    expect(pulled).toBe(pulls.length > 0);
   });
 
   it('--pull=never and missing: ImageNotFoundError naming the image and node, no pull', async () => {
