@@ -18,7 +18,11 @@ read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
 read -r -a aliased_files <<<"${TIERS_ALIASED_FILES-test/cluster/aliased.test.ts}"
 read -r -a plain_projects <<<"${TIERS_PLAIN_PROJECTS:-unit docker cluster}"
 summary="$(mktemp /tmp/srun-docker-summary.XXXXXX)"
-trap 'rm -f "$summary"' EXIT
+# each tier's output, kept so that a failed tier's last lines are repeated at the very end: what a
+# CI log's tail shows would otherwise be the next tier's success
+outputs="$(mktemp -d /tmp/srun-docker-tiers.XXXXXX)"
+trap 'rm -rf "$summary" "$outputs"' EXIT
+failed_tiers=()
 reporters=(--reporter=default --reporter=./test/support/summary-reporter.ts)
 export SRUN_DOCKER_SUMMARY_FILE="$summary"
 
@@ -28,13 +32,15 @@ tier() {
   echo "[tiers] $what: vitest run $*"
   before="$(wc -l <"$summary")"
   local t0=$SECONDS
-  npx vitest run "$@" "${reporters[@]}"; rc=$?
+  local out="$outputs/${#failed_tiers[@]}-$RANDOM.log"
+  npx vitest run "$@" "${reporters[@]}" 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
   after="$(wc -l <"$summary")"
   if [ "$after" -eq "$before" ]; then
     echo "[tiers] $what reported no tests (exit $rc): counted as one failure — see its output above"
     echo '{"passed":0,"failed":1,"skipped":0}' >>"$summary"
   fi
   echo "[tiers] $what took $((SECONDS - t0)) s (exit $rc)"
+  if [ "$rc" -ne 0 ]; then failed_tiers+=("$what=$out"); fi
   return "$rc"
 }
 
@@ -51,6 +57,13 @@ fi
 if [ "${#aliased_files[@]}" -gt 0 ]; then
   CLUSTER_NODENAMES=aliased tier "cluster (aliased node names)" --project cluster "${aliased_files[@]}" || rc=1
 fi
+for entry in "${failed_tiers[@]}"; do
+  echo
+  echo "[tiers] ${entry%%=*} failed; its failures and last lines again:"
+  grep -E '(FAIL|Error|error:|×)' "${entry#*=}" | head -40 | sed 's/^/  | /'
+  echo "  | ..."
+  tail -n 40 "${entry#*=}" | sed 's/^/  | /'
+done
 # shellcheck disable=SC2016 # the node program is in single quotes on purpose: its ${...} are JavaScript's
 # a tier that ran fewer tests than its floor (a glob that stopped matching, a setup that skipped a
 # whole file) fails the run, even with nothing failed in it
