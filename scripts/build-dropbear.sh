@@ -5,7 +5,7 @@
 #
 # From Debian bookworm's source package, with Debian's own patches (security fixes included) and
 # scripts/dropbear/srun-docker.patch (-D: authorized_keys from the job directory, never ~/.ssh; -e
-# keeps the server's PATH; OpenSSH's "pty" key option). Fixed flags, SOURCE_DATE_EPOCH, build paths
+# keeps the server's PATH; OpenSSH's "pty" key option; with -D the shell srun-docker's passwd names needs no /etc/shells entry). Fixed flags, SOURCE_DATE_EPOCH, build paths
 # mapped away, a plain strip: the result is byte for byte the one whose sha256 src/ssh/dropbear-build.ts
 # records, and the build fails when it is not. srun-docker checks that sum again before each use.
 #

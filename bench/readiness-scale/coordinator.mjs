@@ -15,7 +15,8 @@ import { channelPorts } from '../../dist/channel/ports.js';
 import { openChannelServer } from '../../dist/channel/server.js';
 import { ensureJobDir } from '../../dist/roles/coordination.js';
 import { buildJobEnv, hostfiles, jobEnvScript } from '../../dist/plan/job-env.js';
-import { jobDirFor } from '../../dist/plan/jobdir.js';
+import { jobDirFor, nodeEtcDir } from '../../dist/plan/jobdir.js';
+import { sessionEnvScript, sessionFiles } from '../../dist/ssh/session-shell.js';
 import { waitForNodes } from '../../dist/roles/readiness.js';
 import { inProcessLoginProbe } from '../../dist/ssh/login-probe.js';
 import { createClientMaterial, writeHostFiles } from '../../dist/ssh/material.js';
@@ -113,7 +114,7 @@ async function open({ home: homeDir, jobId, stepId, node, nodes, concurrency, ti
   }
   const end = now();
   loopDelay.disable();
-  if (reports !== undefined) await writeJobFiles(dir, node, nodes, reports, channel.localAddress());
+  if (reports !== undefined) await writeJobFiles(dir, node, nodes, reports, channel);
   durations.sort((a, b) => a - b);
   send({
     type: 'ready',
@@ -130,8 +131,9 @@ async function open({ home: homeDir, jobId, stepId, node, nodes, concurrency, ti
   });
 }
 
-/** As the real coordinator's writeJobFiles: the host files, ssh_config and known_hosts, job.env. */
-async function writeJobFiles(dir, node, nodes, reports, ownAddress) {
+/** As the real coordinator's writeJobFiles: the host files, ssh_config and known_hosts, job.env, the ssh sessions' variables (its own, and the workers' over the channel). */
+async function writeJobFiles(dir, node, nodes, reports, channel) {
+  const ownAddress = channel.localAddress();
   const all = [node, ...nodes];
   const slots = all.map((name) => ({ node: name, slots: reports.get(name)?.slots ?? 1 }));
   const endpoints = all.map((name) => {
@@ -155,6 +157,9 @@ async function writeJobFiles(dir, node, nodes, reports, ownAddress) {
     ...[...hostfiles(slots, dir)].map(([path, text]) => home.fs.writeFile(path, text, 0o600)),
     writeHostFiles(dir, userInfo().username, endpoints, home.fs),
     home.fs.writeFile(dir.jobEnv, jobEnvScript(env), 0o600),
+    // the real coordinator made its own folder while it prepared (its passwd); here it is made now
+    home.fs.mkdir(nodeEtcDir(dir, node), 0o700).then(() => home.fs.writeFile(sessionFiles(nodeEtcDir(dir, node), '/bin/sh').env, sessionEnvScript(env, 0), 0o600)),
+    channel.shareEnv(() => env),
   ]);
 }
 

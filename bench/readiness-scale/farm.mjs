@@ -17,6 +17,7 @@ import { joinCoordinator } from '../../dist/channel/client.js';
 import { channelPorts } from '../../dist/channel/ports.js';
 import { readJobSecret } from '../../dist/roles/coordination.js';
 import { jobDirFor, nodeEtcDir, nodeHostKeyPath } from '../../dist/plan/jobdir.js';
+import { sessionEnvScript, sessionFiles } from '../../dist/ssh/session-shell.js';
 import { createNodeSshd } from '../../dist/ssh/material.js';
 import { countingFileSystem } from './counting-fs.mjs';
 
@@ -98,6 +99,10 @@ async function start({ home: homeDir, jobId, stepId, nodes, coordinatorAddress, 
       await listen(server, node, sshPort);
       const listeningAt = now();
       link.send({ t: 'up', port: sshPort, slots: 1, hostKey, address: node });
+      // as the real worker: its ssh sessions' variables, written by itself once the coordinator sends them
+      void link.env
+        .then((env) => home.fs.writeFile(sessionFiles(nodeEtcDir(dir, node), '/bin/sh').env, sessionEnvScript(env, nodes.indexOf(node) + 1), 0o600))
+        .then(() => link.send({ t: 'env-written' }));
       upSent += 1;
       if (atMs === undefined && --onTimeLeft === 0) onTimeUp(now());
       if (upSent === nodes.length) startOps = home.snapshot();

@@ -34,6 +34,8 @@ export interface CoordinatorLink {
   /** This node's address on the network the coordinator is reached on. */
   localAddress: string;
   send(message: Exclude<WorkerMessage, { t: 'auth' | 'ping' }>): void;
+  /** The job's variables for this node's ssh sessions, once the coordinator sends them (never, if the link ends first). */
+  env: Promise<Record<string, string>>;
   /** Resolves when the coordinator says the job is over, or with how the connection was lost. */
   ended: Promise<{ done: DoneReason } | { lost: LinkEnd }>;
   /** Whether the coordinator is still there: false once its connection closed or went silent without `done`. */
@@ -126,8 +128,11 @@ async function handshake(input: JoinInput, link: Link<CoordinatorMessage, Worker
     throw new NotThisPort('answered without proof of the job secret');
   }
   let sawDone = false;
+  let gotEnv: (env: Record<string, string>) => void = () => undefined;
+  const env = new Promise<Record<string, string>>((resolve) => (gotEnv = resolve));
   const ended = new Promise<{ done: DoneReason } | { lost: LinkEnd }>((resolve) => {
     link.onMessage = (message) => {
+      if (message.t === 'env') gotEnv(stringsOnly(message.env));
       if (message.t !== 'done') return;
       sawDone = true;
       resolve({ done: message.reason });
@@ -138,6 +143,7 @@ async function handshake(input: JoinInput, link: Link<CoordinatorMessage, Worker
     port: link.socket.remotePort ?? 0,
     localAddress: unmapped(link.socket.localAddress ?? ''),
     send: (message) => link.send(message),
+    env,
     ended,
     coordinatorThere: () => link.isOpen || sawDone,
     close: () => link.close(),
@@ -168,6 +174,12 @@ function nextMessage(
       void link.closed.then((end) => reject(new NotThisPort(end === 'closed' ? 'closed the connection' : `answered, but not in srun-docker's protocol (${end})`)));
     });
   };
+}
+
+/** The variables with a string value (the coordinator's, past its MAC: a shape check, not a defence). */
+function stringsOnly(value: unknown): Record<string, string> {
+  if (typeof value !== 'object' || value === null) return {};
+  return Object.fromEntries(Object.entries(value).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
 }
 
 /** `::ffff:10.0.0.2` is 10.0.0.2 on a dual-stack socket. */

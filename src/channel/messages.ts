@@ -8,6 +8,8 @@ export type CoordinatorMessage =
   | { t: 'hello'; v: 1; job: string; dir: string; challenge: string }
   | { t: 'welcome'; proof: string }
   | { t: 'refused'; reason: string }
+  /** The job's variables for the worker's ssh sessions, once every node has reported (before the job starts). */
+  | { t: 'env'; env: Record<string, string> }
   | { t: 'done'; reason: DoneReason }
   | { t: 'ping' };
 
@@ -28,6 +30,8 @@ export type WorkerMessage =
   | { t: 'failed'; error: string }
   /** A condition the coordinator says once for every node it concerns (`key` names the fact). */
   | { t: 'warn'; key: string; message: string }
+  /** Its ssh sessions' variables are written (session-shell.ts): the job may start. */
+  | { t: 'env-written' }
   | { t: 'bye' }
   | { t: 'ping' };
 

@@ -50,6 +50,11 @@ export interface ChannelServer {
   localAddress(): string | undefined;
   /** The first worker lost (failed, or its srun-docker gone), with why. */
   firstLoss(): Promise<string>;
+  /**
+   * Sends each worker its ssh sessions' variables; resolves once every one has written them, rejects
+   * when one is lost first.
+   */
+  shareEnv(envFor: (node: string) => Record<string, string>): Promise<void>;
   /** Tells every connected worker the job is over. */
   broadcastDone(reason: DoneReason): void;
   /** Until every worker's connection is over, or `maxMs`; the workers not gone by then. */
@@ -83,6 +88,10 @@ export async function openChannelServer(input: ChannelServerInput): Promise<Chan
     },
     localAddress: () => localAddress,
     firstLoss: () => Promise.race([...sessions.values()].map((s) => s.view.lost)),
+    shareEnv: async (envFor) => {
+      for (const [node, session] of sessions) session.link?.send({ t: 'env', env: envFor(node) });
+      await Promise.all([...sessions.values()].map((s) => s.envWritten));
+    },
     broadcastDone: (reason) => {
       for (const session of sessions.values()) session.link?.send({ t: 'done', reason });
     },
@@ -104,7 +113,10 @@ interface SessionState {
   view: WorkerSession;
   link: Link<WorkerMessage, CoordinatorMessage> | undefined;
   isGone: boolean;
+  /** Resolves once it said its sessions' variables are written; rejects once it is lost. */
+  envWritten: Promise<void>;
   reportUp: (report: UpReport) => void;
+  reportEnvWritten: () => void;
   lose: (reason: string) => void;
   leave: () => void;
 }
@@ -119,6 +131,13 @@ function newSession(): SessionState {
     rejectUp = reject;
   });
   up.catch(() => undefined); // a worker lost before anyone waits for it
+  let resolveEnv: () => void = () => undefined;
+  let rejectEnv: (error: Error) => void = () => undefined;
+  const envWritten = new Promise<void>((resolve, reject) => {
+    resolveEnv = resolve;
+    rejectEnv = reject;
+  });
+  envWritten.catch(() => undefined);
   const view: WorkerSession = {
     up,
     lostReason: undefined,
@@ -129,10 +148,13 @@ function newSession(): SessionState {
     view,
     link: undefined,
     isGone: false,
+    envWritten,
     reportUp: resolveUp,
+    reportEnvWritten: resolveEnv,
     lose: (reason) => {
       view.lostReason ??= reason;
       rejectUp(new LaunchError(view.lostReason));
+      rejectEnv(new LaunchError(view.lostReason));
       resolveLost(view.lostReason);
       state.leave();
     },
@@ -191,6 +213,9 @@ function heard(node: string, message: WorkerMessage, session: SessionState, onWa
       return;
     case 'warn':
       onWarning(node, String(message.key), String(message.message));
+      return;
+    case 'env-written':
+      session.reportEnvWritten();
       return;
     case 'bye':
       session.view.lostReason ??= `${node} left`;

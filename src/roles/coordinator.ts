@@ -10,6 +10,7 @@ import { FactLog } from './facts.js';
 import { LABELS } from '../plan/labels.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
 import { buildJobEnv, hostfiles, jobEnvScript, type NodeSlots } from '../plan/job-env.js';
+import { sessionEnvScript } from '../ssh/session-shell.js';
 import { createClientMaterial, writeHostFiles, type NodeEndpoint } from '../ssh/material.js';
 import { inProcessLoginProbe } from '../ssh/login-probe.js';
 import { sshLoginProbe } from '../ssh/probe.js';
@@ -160,7 +161,7 @@ class CoordinatorRun {
     // the job's files need only what the workers reported: they are written while the last logins run
     let jobFiles: Promise<Record<string, string>> | undefined;
     const writeFilesFor = (reports: ReadonlyMap<string, UpReport>): Promise<Record<string, string>> =>
-      (jobFiles = scope.adoptPending('finish writing the job files', writeJobFiles(deps, ctx, prepared, reports, channel?.localAddress())));
+      (jobFiles = scope.adoptPending('finish writing the job files', writeJobFiles(deps, ctx, prepared, reports, channel)));
     const stopWaiting = new AbortController();
     const readiness = deps.timings.measure('readiness', async () => {
       await prepared.material;
@@ -319,15 +320,20 @@ async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, hasEnded: () => 
   }
 }
 
-/** The job's variables (job.env), its host files, and the ssh_config and known_hosts mapping every node to where its sshd is. */
+/**
+ * The job's variables (job.env, and every node's ssh sessions' copy: this node's written here, the
+ * workers' by themselves once the channel brought them), its host files, and the ssh_config and
+ * known_hosts mapping every node to where its sshd is.
+ */
 async function writeJobFiles(
   deps: NodeDeps,
   ctx: NodeContext,
   prepared: Prepared,
   reports: ReadonlyMap<string, UpReport>,
-  ownAddress: string | undefined,
+  channel: ChannelServer | undefined,
 ): Promise<Record<string, string>> {
   const { plan } = ctx;
+  const ownAddress = channel?.localAddress();
   const nodes: NodeSlots[] = [];
   const endpoints: NodeEndpoint[] = [];
   for (const node of plan.nodes) {
@@ -357,6 +363,8 @@ async function writeJobFiles(
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
     ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs, prepared.node.ssh.kind)] : []),
     deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
+    deps.fs.writeFile(prepared.node.session.env, sessionEnvScript(env, 0), 0o600),
+    ...(channel === undefined ? [] : [channel.shareEnv(() => env)]),
   ]);
   return env;
 }

@@ -8,6 +8,7 @@ import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
+import { sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
 import { LaunchError } from '../platform/errors.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
@@ -74,6 +75,8 @@ export interface PreparedNode {
   ssh: SshChoice;
   /** Which of the paths srun-docker asked about the image has (imageFactPaths). */
   present: ReadonlySet<string>;
+  /** The shell of this node's ssh sessions, and where it finds the job's variables. */
+  session: SessionFiles;
 }
 
 /** What a node asks about the image before it starts it: its OpenSSH, the script's directory, the user's shell. */
@@ -122,15 +125,22 @@ export async function prepareNode(
   const ssh = sshChoiceFor(ctx, present);
   deps.log.verbose(`ssh: ${ssh.reason}`);
   if (ssh.kind === 'builtin') await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined));
-  // both write into directories a failed run's teardown removes: neither is left running when one fails
+  const identity = withShellOf(ctx.identity, present);
+  const session = sessionFiles(ctx.privateDir, identity.shell);
+  // all write into directories a failed run's teardown removes: none is left running when one fails
   const [userFiles, hostKey] = await allSettledOrFirstError([
-    deps.fs
-      .mkdir(ctx.privateDir, 0o700)
-      .then(() => writeUserFiles(deps.docker, imageRef, withShellOf(ctx.identity, present), ctx.privateDir, deps.fs, plan.labels)),
+    deps.fs.mkdir(ctx.privateDir, 0o700).then(async () => {
+      await deps.fs.mkdir(dirname(session.shell), 0o700);
+      const [files] = await allSettledOrFirstError([
+        writeUserFiles(deps.docker, imageRef, { ...identity, passwdLine: withSessionShell(identity.passwdLine, session) }, ctx.privateDir, deps.fs, plan.labels),
+        deps.fs.writeFile(session.shell, sessionShellScript(session, identity.shell), 0o755),
+      ]);
+      return files;
+    }),
     prepareSshd(deps, ctx, imagePath(facts.env), ssh),
   ]);
   await cleared;
-  return { facts, userFiles, hostKey, ssh, present };
+  return { facts, userFiles, hostKey, ssh, present, session };
 }
 
 /**

@@ -6,6 +6,7 @@ import type { HeldInput } from '../docker/client.js';
 import { LaunchError } from '../platform/errors.js';
 import { resolveSlots } from '../slurm/slots.js';
 import { ResourceScope } from '../platform/scope.js';
+import { sessionEnvScript } from '../ssh/session-shell.js';
 import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
@@ -65,6 +66,13 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, async () => !exited));
     if (!listening && exited) throw await containerStopped(deps.fs, plan);
     link.send({ t: 'up', port: plan.port, slots: await slots, hostKey: prepared.hostKey, address: link.localAddress });
+    // written by this node itself, so its own host never holds a "no such file" for it from before
+    void link.env
+      .then((env) => deps.fs.writeFile(prepared.session.env, sessionEnvScript(env, plan.nodes.indexOf(plan.node)), 0o600))
+      .then(
+        () => link.send({ t: 'env-written' }),
+        (error: unknown) => link.send({ t: 'failed', error: `cannot write its ssh sessions' variables: ${error instanceof Error ? error.message : String(error)}` }),
+      );
     const end = await Promise.race([link.ended, container.exited.then(() => 'container-exited' as const)]);
     if (end === 'container-exited') throw await containerStopped(deps.fs, plan);
     if ('lost' in end) {

@@ -25,7 +25,7 @@ beforeAll(async () => {
       '#!/bin/sh',
       'for entry in $(echo "$hostlist" | tr , " "); do',
       '  node=${entry%%:*}',
-      "  ssh \"$node\" 'echo \"far: $(hostname) uid=$(id -u) MYVAR=$MYVAR\"' || echo \"ssh $node failed: $?\"",
+      "  ssh \"$node\" 'echo \"far: $(hostname) uid=$(id -u) MYVAR=$MYVAR np=$np hostlist=$hostlist rank=$NODE_RANK master=$MASTER_ADDR\"' || echo \"ssh $node failed: $?\"",
       'done',
       '',
     ].join('\n'),
@@ -74,10 +74,15 @@ describe('the built-in ssh on 3 nodes', () => {
     expect(new Set(ranks.map((r) => r.host))).toEqual(new Set(NODES));
   });
 
-  it("the busybox-only image: ssh nodeN 'echo $(hostname)' reaches every node; --envlist reaches the commands", async () => {
-    const run = await srunIn(BUSYBOX_IMAGE, [`--script=${SSH_EVERY_NODE}`, '--envlist=MYVAR'], ['MYVAR=from-alice']);
+  it.each([
+    ['the busybox-only image (the built-in ssh, sh)', BUSYBOX_IMAGE],
+    ["the MPI image (its OpenSSH, bash)", MPI_IMAGE],
+  ])("%s: ssh nodeN 'echo $(hostname)' reaches every node; --envlist and the job's variables reach the commands, NODE_RANK each node's", async (_name, image) => {
+    const run = await srunIn(image, [`--script=${SSH_EVERY_NODE}`, '--envlist=MYVAR'], ['MYVAR=from-alice']);
     expect(run.exitCode, run.all).toBe(0);
-    for (const node of NODES) expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice`);
+    NODES.forEach((node, rank) =>
+      expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice np=3 hostlist=node1:1,node2:1,node3:1 rank=${rank} master=172.30.0.11`),
+    );
     expect(run.stdout).not.toContain('failed');
   });
 

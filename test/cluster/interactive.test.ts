@@ -45,7 +45,7 @@ beforeAll(async () => {
 const TTY_AFTER = `printf 'TTY-AFTER: '; stty -a | tr ' ;' '\\n\\n' | grep -E '^-?(isig|icanon|echo)$' | tr '\\n' ' '; echo`;
 
 describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmux)', () => {
-  it('a shell in the coordinator\'s container: variables, tty, ssh node2 (and ssh -t), the window size, Ctrl-C to the job, srun returns 4', async () => {
+  it('a shell in the coordinator\'s container: variables, tty, ssh node2 (ssh -t: tty and top), the window size, Ctrl-C to the job, srun returns 4, the terminal restored', async () => {
     const socket = `srun-docker-cluster-tty-${process.pid}`;
     const session = join(tmpdir(), `${socket}.sh`);
     writeFileSync(

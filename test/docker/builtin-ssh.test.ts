@@ -1,4 +1,4 @@
-import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { JOB_IMAGE, runCli, testUser } from '../support/cli.js';
@@ -48,7 +48,7 @@ const WAIT_OWN = 'i=0; while [ $i -lt 50 ] && ! ssh "$(hostname)" true 2>/dev/nu
 const SSH_JOB = [
   'h=$(hostname)',
   WAIT_OWN,
-  "ssh \"$h\" 'echo far uid=$(id -u) MYVAR=$MYVAR'",
+  "ssh \"$h\" 'echo far uid=$(id -u) MYVAR=$MYVAR np=$np rank=$NODE_RANK'",
   'echo "ssh rc=$?"',
   'echo payload >"$HOME/.cache-src-$$"',
   'scp "$HOME/.cache-src-$$" "$h:/tmp/there.txt" && scp "$h:/tmp/there.txt" /tmp/back.txt && echo "scp back: $(cat /tmp/back.txt)"',
@@ -66,12 +66,39 @@ describe('the built-in ssh (Dropbear) in images without OpenSSH', () => {
     const result = await runCli([`--container=${image}`, `--script=${job}`, '--envlist=MYVAR', '--verbose'], { cwd: work, env: { MYVAR: 'from-host' } });
     expect(result.exitCode, result.all).toBe(6);
     expect(result.stderr).toContain('ssh: auto: the image has no /usr/sbin/sshd');
-    expect(result.stdout).toContain(`far uid=${user.uid} MYVAR=from-host`);
+    expect(result.stdout).toContain(`far uid=${user.uid} MYVAR=from-host np=1 rank=0`);
     expect(result.stdout).toContain('ssh rc=0');
     expect(result.stdout).toContain('scp back: payload');
     expect(result.stdout).toContain('far exit=4');
     // the user's own ~/.ssh is never made, read or written
     expect(existsSync(join(user.home, '.ssh'))).toBe(false);
+  });
+
+  it.each([
+    ['the built-in ssh', NOSSH_IMAGE],
+    ["the image's OpenSSH", JOB_IMAGE],
+  ])("%s never reads or writes the user's own ~/.ssh: a broken config, a wrong known host and a foreign key there change nothing", async (_name, image) => {
+    const dir = join(user.home, '.ssh');
+    const planted = new Map([
+      ['config', 'Host *\n  Port 1\n  User nobody-here\n  BogusOption yes\n'],
+      ['known_hosts', '* ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJbSdEvuq2+I1IVkZZgPMYvZ4Mf2lA7hYa1iHXQCJvmS\n'],
+      ['authorized_keys', 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIJbSdEvuq2+I1IVkZZgPMYvZ4Mf2lA7hYa1iHXQCJvmS stranger\n'],
+    ]);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { mode: 0o700 });
+    for (const [name, text] of planted) writeFileSync(join(dir, name), text, { mode: 0o600 });
+    for (const name of ['', ...planted.keys()]) chownSync(join(dir, name), user.uid, user.gid);
+    try {
+      const job = shScript(`own-ssh-${image.replace(/\W/g, '_')}.sh`, `${WAIT_OWN}\nssh "$(hostname)" 'echo far ok'; echo "ssh rc=$?"`);
+      const result = await runCli([`--container=${image}`, `--script=${job}`], { cwd: work });
+      expect(result.exitCode, result.all).toBe(0);
+      expect(result.stdout).toContain('far ok');
+      expect(result.stdout).toContain('ssh rc=0');
+      expect(readdirSync(dir).sort()).toEqual([...planted.keys()].sort());
+      for (const [name, text] of planted) expect(readFileSync(join(dir, name), 'utf8'), name).toBe(text);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('--ssh=builtin in an image that has OpenSSH; --ssh=image where it has none is a clear error', async () => {

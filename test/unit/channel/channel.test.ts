@@ -163,6 +163,30 @@ describe('control channel', () => {
     await expect(channel.firstLoss()).resolves.toBe("n3's srun-docker is gone (control channel closed)");
   });
 
+  it("the job's variables reach every worker; the share ends once each has written them, or fails with the one lost", async () => {
+    const ports = await freePorts(1);
+    const { channel } = await server(ports);
+    const n2 = await join('n2', ports);
+    const n3 = await join('n3', ports);
+    let shared = false;
+    const sharing = channel.shareEnv(() => ({ np: '3', hostlist: 'n1:1,n2:1,n3:1' }));
+    void sharing.then(() => (shared = true));
+    await expect(n2.env).resolves.toEqual({ np: '3', hostlist: 'n1:1,n2:1,n3:1' });
+    await expect(n3.env).resolves.toEqual({ np: '3', hostlist: 'n1:1,n2:1,n3:1' });
+    n2.send({ t: 'env-written' });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(shared, 'not before n3 has written them').toBe(false);
+    n3.send({ t: 'env-written' });
+    await sharing;
+
+    const again = await server(await freePorts(1), { workers: ['n2'] });
+    const lone = await join('n2', [again.channel.port]);
+    const failing = again.channel.shareEnv(() => ({ np: '2' }));
+    await lone.env;
+    lone.send({ t: 'failed', error: "cannot write its ssh sessions' variables: EDQUOT" });
+    await expect(failing).rejects.toThrow("n2 failed: cannot write its ssh sessions' variables: EDQUOT");
+  });
+
   it('warnings reach the coordinator with the node that said them', async () => {
     const ports = await freePorts(1);
     const { said } = await server(ports);
