@@ -14,6 +14,7 @@ const BUSYBOX_IMAGE = 'srun-docker/busybox:static';
 const SSH_EVERY_NODE = `${WORK}/builtin-ssh-every-node.sh`;
 const SCP_JOB = `${WORK}/builtin-ssh-scp.sh`;
 const HOLD_JOB = `${WORK}/builtin-ssh-hold.sh`;
+const PDSH_JOB = `${WORK}/builtin-ssh-pdsh.sh`;
 const BOB_KEY = '/home/bob/builtin-ssh-test/key';
 
 beforeAll(async () => {
@@ -41,6 +42,17 @@ beforeAll(async () => {
       "ssh node2 'scp /tmp/scp-on-node2 node3:/tmp/scp-on-node3'",
       'scp node3:/tmp/scp-on-node3 /tmp/scp-back',
       'cmp /tmp/scp-src /tmp/scp-back && echo "scp round trip ok: $(cat /tmp/scp-back)"',
+      '',
+    ].join('\n'),
+  );
+  // as DeepSpeed's default launcher runs it: pdsh -S -f 1024 -w HOSTS with PDSH_RCMD_TYPE=ssh (pdsh then
+  // runs `ssh -oConnectTimeout=10 -2 -a -x HOST CMD`)
+  await writeAliceFile(
+    PDSH_JOB,
+    [
+      '#!/bin/sh',
+      'hosts=$(echo "$hostlist" | sed "s/:[0-9]*//g")',
+      "PDSH_RCMD_TYPE=ssh pdsh -S -f 1024 -w \"$hosts\" 'echo \"pdsh: $(hostname) np=$np rank=$NODE_RANK\"'",
       '',
     ].join('\n'),
   );
@@ -84,6 +96,12 @@ describe('the built-in ssh on 3 nodes', () => {
       expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice np=3 hostlist=node1:1,node2:1,node3:1 rank=${rank} master=172.30.0.11`),
     );
     expect(run.stdout).not.toContain('failed');
+  });
+
+  it("pdsh as DeepSpeed's default launcher runs it reaches every node over the built-in ssh", async () => {
+    const run = await srunIn(NOSSH_IMAGE, [`--script=${PDSH_JOB}`]);
+    expect(run.exitCode, run.all).toBe(0);
+    NODES.forEach((node, rank) => expect(run.stdout, run.all).toContain(`${node}: pdsh: ${node} np=3 rank=${rank}`));
   });
 
   it.each([

@@ -166,6 +166,8 @@ describe('the ssh wrapper of the built-in ssh', () => {
     ['values attached, combined flags', ['-p2222', '-lbob', '-xqT', 'n2', 'true'], '[dbclient][-q][-p][2222][-l][bob][-T][n2][true]'],
     ['-o options: Port, User, IdentityFile taken, the rest ignored', ['-o', 'Port=2200', '-oUser=bob', '-o', 'StrictHostKeyChecking=no', '-o', 'IdentityFile=/k', 'n2'], '[dbclient][-i][/k][-p][2200][-l][bob][n2]'],
     ['-F and -o BatchMode are ignored', ['-F', '/dev/null', '-o', 'BatchMode=yes', 'n2', 'hostname'], '[dbclient][-p][12001][n2][hostname]'],
+    ["pdsh's ssh module (DeepSpeed's default launcher), with DeepSpeed's --ssh_port", ['-oConnectTimeout=10', '-p', '2222', '-2', '-a', '-x', 'n3', 'cd /w; python3 train.py'], '[dbclient][-p][2222][n3][cd /w; python3 train.py]'],
+    ["Horovod's check", ['-o', 'PasswordAuthentication=no', '-o', 'StrictHostKeyChecking=no', 'n2', 'true'], '[dbclient][-p][12001][n2][true]'],
     ["rsync's -l user host", ['-l', 'alice', 'n1', 'rsync', '--server', '-e.Lsfx', '.', '/tmp/x'], '[dbclient][-p][12001][-l][alice][n1][rsync][--server][-e.Lsfx][.][/tmp/x]'],
   ])('%s', (_name, args, expected) => {
     const out = run(...args);
