@@ -53,6 +53,8 @@ beforeAll(async () => {
       '#!/bin/sh',
       'hosts=$(echo "$hostlist" | sed "s/:[0-9]*//g")',
       "PDSH_RCMD_TYPE=ssh pdsh -S -f 1024 -w \"$hosts\" 'echo \"pdsh: $(hostname) np=$np rank=$NODE_RANK\"'",
+      // Horovod's ssh with horovodrun -p: options after the host, as OpenSSH takes them
+      "ssh -o PasswordAuthentication=no -o StrictHostKeyChecking=no node3 -p \"$sshdport\" 'echo horovod-style: $(hostname)'",
       '',
     ].join('\n'),
   );
@@ -98,10 +100,11 @@ describe('the built-in ssh on 3 nodes', () => {
     expect(run.stdout).not.toContain('failed');
   });
 
-  it("pdsh as DeepSpeed's default launcher runs it reaches every node over the built-in ssh", async () => {
+  it("pdsh as DeepSpeed's default launcher runs it, and Horovod's ssh with options after the host, reach the nodes over the built-in ssh", async () => {
     const run = await srunIn(NOSSH_IMAGE, [`--script=${PDSH_JOB}`]);
     expect(run.exitCode, run.all).toBe(0);
     NODES.forEach((node, rank) => expect(run.stdout, run.all).toContain(`${node}: pdsh: ${node} np=3 rank=${rank}`));
+    expect(run.stdout, run.all).toContain('horovod-style: node3');
   });
 
   it.each([

@@ -157,7 +157,7 @@ describe('the ssh wrapper of the built-in ssh', () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const run = (...args: string[]): string => execFileSync('/bin/sh', [wrapper, ...args], { encoding: 'utf8' });
+  const run = (...args: string[]): string => execFileSync('/bin/sh', [wrapper, ...args], { encoding: 'utf8', env: { ...process.env, host: 'inherited', has_first: '1', first: 'x' } });
 
   it.each<[string, string[], string]>([
     ['a host and a command', ['n2', 'echo', 'a b'], '[dbclient][-p][12001][n2][echo][a b]'],
@@ -168,6 +168,8 @@ describe('the ssh wrapper of the built-in ssh', () => {
     ['-F and -o BatchMode are ignored', ['-F', '/dev/null', '-o', 'BatchMode=yes', 'n2', 'hostname'], '[dbclient][-p][12001][n2][hostname]'],
     ["pdsh's ssh module (DeepSpeed's default launcher), with DeepSpeed's --ssh_port", ['-oConnectTimeout=10', '-p', '2222', '-2', '-a', '-x', 'n3', 'cd /w; python3 train.py'], '[dbclient][-p][2222][n3][cd /w; python3 train.py]'],
     ["Horovod's check", ['-o', 'PasswordAuthentication=no', '-o', 'StrictHostKeyChecking=no', 'n2', 'true'], '[dbclient][-p][12001][n2][true]'],
+    ["options after the host, as OpenSSH takes them (Horovod's ssh with horovodrun -p)", ['-o', 'StrictHostKeyChecking=no', 'n2', '-p', '2222', '-i', '/k', 'cd /w', '&&', 'python3', '-x'], '[dbclient][-i][/k][-p][2222][n2][cd /w][&&][python3][-x]'],
+    ['options after the host, then no command', ['n2', '-q'], '[dbclient][-q][-p][12001][n2]'],
     ["rsync's -l user host", ['-l', 'alice', 'n1', 'rsync', '--server', '-e.Lsfx', '.', '/tmp/x'], '[dbclient][-p][12001][-l][alice][n1][rsync][--server][-e.Lsfx][.][/tmp/x]'],
   ])('%s', (_name, args, expected) => {
     const out = run(...args);
