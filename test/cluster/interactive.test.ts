@@ -46,8 +46,10 @@ const TTY_AFTER = `printf 'TTY-AFTER: '; stty -a | tr ' ;' '\\n\\n' | grep -E '^
 
 describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmux)', () => {
   it('a shell in the coordinator\'s container: variables, tty, ssh node2 (ssh -t: tty and top), the window size, Ctrl-C to the job, srun returns 4, the terminal restored', async () => {
-    const socket = `srun-docker-cluster-tty-${process.pid}`;
-    const session = join(tmpdir(), `${socket}.sh`);
+    // a socket path of the test's own, removed afterwards (tmux -L leaves its socket in /tmp/tmux-UID when
+    // the server ends with the pane's docker exec still attached)
+    const socket = join(tmpdir(), `srun-docker-cluster-tty-${process.pid}.sock`);
+    const session = join(tmpdir(), `srun-docker-cluster-tty-${process.pid}.sh`);
     writeFileSync(
       session,
       `docker exec -it -e SRUN_DOCKER_PULL=never -e TERM=xterm -u alice -w /home/alice ${CONTROLLER} srun -N2 --pty srun-docker --container=${MPI_IMAGE} --script=/bin/bash --quiet; echo SRUN-RC=$?; ${TTY_AFTER}; sleep 30\n`,
@@ -55,7 +57,7 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
     // one shell command starts the tmux server, drives it and ends it (TESTBED.md)
     const driver = [
       'set -u',
-      `t() { tmux -L ${socket} "$@"; }`,
+      `t() { tmux -S ${socket} "$@"; }`,
       `t new-session -d -x 120 -y 40 "bash ${session}"`,
       'screen() { t capture-pane -p -S -200; }',
       "prompts() { screen | grep -c '^alice@'; }",
@@ -91,6 +93,7 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
       }
     } finally {
       rmSync(session, { force: true });
+      rmSync(socket, { force: true });
     }
     expect(screen).toMatch(/^np=2 hostlist=node1:1,node2:1$/m);
     expect(screen).toMatch(/^\/dev\/pts\/\d+$/m);

@@ -63,7 +63,8 @@ const TTY_AFTER = `printf 'TTY-AFTER: '; stty -a | tr ' ;' '\\n\\n' | grep -E '^
 
 describe('a job on a terminal (tmux), one node', () => {
   it('bash on a pseudo-terminal: variables, tty, ssh (with -t), the window size and its change, Ctrl-C to the job, exit 4', async () => {
-    const socket = `srun-docker-tty-${process.pid}`;
+    // in the test's own directory, removed with it (tmux -L would leave its socket in /tmp/tmux-UID)
+    const socket = join(work, 'tmux.sock');
     const inner = [
       `cd ${work} &&`,
       ...(process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups'] : []),
@@ -76,7 +77,7 @@ describe('a job on a terminal (tmux), one node', () => {
     // one shell command starts the tmux server, drives it and ends it (TESTBED.md: a later command may not find it)
     const driver = [
       'set -u',
-      `t() { tmux -L ${socket} "$@"; }`,
+      `t() { tmux -S ${socket} "$@"; }`,
       `t new-session -d -x 120 -y 40 "bash ${session}"`,
       'screen() { t capture-pane -p -S -100; }',
       // until the prompt shows (the container is up and the shell runs): bounded
@@ -117,7 +118,7 @@ describe('a job on a terminal (tmux), one node', () => {
   });
 
   it.each(['SIGTERM', 'SIGHUP'])('%s to srun-docker while bash runs: the containers are removed, the terminal is restored, the exit code is 128 + the signal', async (signal) => {
-    const socket = `srun-docker-tty-${process.pid}-${signal}`;
+    const socket = join(work, `tmux-${signal}.sock`);
     const pidFile = join(work, `srun-docker-${signal}.pid`);
     // the inner shell writes its pid and becomes srun-docker (setpriv and env exec): the pid to signal
     const launch = [
@@ -129,7 +130,7 @@ describe('a job on a terminal (tmux), one node', () => {
     writeFileSync(session, `cd ${work} && bash -c 'echo $$ > ${pidFile}; exec ${launch}'; echo SRUN-DOCKER-RC=$?; ${TTY_AFTER}; sleep 30\n`);
     const driver = [
       'set -u',
-      `t() { tmux -L ${socket} "$@"; }`,
+      `t() { tmux -S ${socket} "$@"; }`,
       `t new-session -d -x 120 -y 40 "bash ${session}"`,
       'screen() { t capture-pane -p -S -100; }',
       `for i in $(seq 1 100); do screen | grep -q '^${user.name}@' && break; sleep 0.2; done`,
