@@ -48,8 +48,9 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
   it('a shell in the coordinator\'s container: variables, tty, ssh node2 (ssh -t: tty and top), the window size, Ctrl-C to the job, srun returns 4, the terminal restored', async () => {
     // a socket path of the test's own, removed afterwards (tmux -L leaves its socket in /tmp/tmux-UID when
     // the server ends with the pane's docker exec still attached)
-    const socket = join(tmpdir(), `srun-docker-cluster-tty-${process.pid}.sock`);
-    const session = join(tmpdir(), `srun-docker-cluster-tty-${process.pid}.sh`);
+    const base = join(tmpdir(), `srun-docker-cluster-tty-${process.pid}`);
+    const socket = `${base}.sock`;
+    const session = `${base}.sh`;
     writeFileSync(
       session,
       `docker exec -it -e SRUN_DOCKER_PULL=never -e TERM=xterm -u alice -w /home/alice ${CONTROLLER} srun -N2 --pty srun-docker --container=${MPI_IMAGE} --script=/bin/bash --quiet; echo SRUN-RC=$?; ${TTY_AFTER}; sleep 30\n`,

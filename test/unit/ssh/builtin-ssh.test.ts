@@ -157,7 +157,7 @@ describe('the ssh wrapper of the built-in ssh', () => {
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-  const run = (...args: string[]): string => execFileSync('/bin/sh', [wrapper, ...args], { encoding: 'utf8', env: { ...process.env, host: 'inherited', has_first: '1', first: 'x' } });
+  const run = (...args: string[]): string => execFileSync('/bin/sh', [wrapper, ...args], { encoding: 'utf8', env: { ...process.env, host: 'inherited' } });
 
   it.each<[string, string[], string]>([
     ['a host and a command', ['n2', 'echo', 'a b'], '[dbclient][-p][12001][n2][echo][a b]'],
