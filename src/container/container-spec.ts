@@ -51,8 +51,7 @@ export interface ContainerSpecInput {
 /** Pure: the full Docker Engine API create options for one node's container. */
 export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerCreateOptions {
   const { identity } = input;
-  // the user's --gpus wins over the GPUs SLURM gave (they asked for it by name)
-  const userGpus = (input.dockopts.hostConfig.DeviceRequests ?? []).length > 0;
+  const userGpus = userGpuRequests(input.dockopts) !== undefined;
   const base: Docker.HostConfig = {
     NetworkMode: 'host',
     Binds: [
@@ -82,19 +81,35 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     Image: input.image,
     User: `${identity.uid}:${identity.gid}`,
     WorkingDir: input.cwd,
-    Env: [
-      `HOME=${identity.home}`,
-      `USER=${identity.user}`,
-      `LOGNAME=${identity.user}`,
-      ...input.env,
-      ...visibleDevicesEnv(userGpus ? input.dockopts.hostConfig.DeviceRequests : undefined, input.gpus),
-      ...input.dockopts.env,
-    ],
+    Env: containerEnv(input),
     Labels: { ...input.dockopts.labels, ...input.labels },
     // sshd under its watchdog is the container's life; the image's own entrypoint is not run
     ...input.command,
     HostConfig: mergeHostConfig(base, input.dockopts.hostConfig),
   };
+}
+
+/**
+ * Pure: the variables srun-docker sets in a node's container (Docker puts them over the image's own):
+ * the user's names, --envlist, the GPUs, --dockopts -e. The node's ssh sessions get them too
+ * (session-shell.ts), as the container's own processes do.
+ */
+export function containerEnv(input: Pick<ContainerSpecInput, 'identity' | 'env' | 'dockopts' | 'gpus'>): string[] {
+  const { identity } = input;
+  return [
+    `HOME=${identity.home}`,
+    `USER=${identity.user}`,
+    `LOGNAME=${identity.user}`,
+    ...input.env,
+    ...visibleDevicesEnv(userGpuRequests(input.dockopts), input.gpus),
+    ...input.dockopts.env,
+  ];
+}
+
+/** The user's --gpus, which wins over the GPUs SLURM gave (they asked for it by name). */
+function userGpuRequests(dockopts: DockOptions): Docker.DeviceRequest[] | undefined {
+  const requests = dockopts.hostConfig.DeviceRequests ?? [];
+  return requests.length > 0 ? requests : undefined;
 }
 
 /** --datamnts entries: `/data` (same path inside), `src:dst` or `src:dst:ro`. */

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
 import { controlFifoPath } from './control-fifo.js';
-import { buildContainerSpec } from './container-spec.js';
+import { buildContainerSpec, containerEnv } from './container-spec.js';
 import type { EngineFacts } from '../docker/engine.js';
 import { dirname } from 'node:path';
 import { scriptMount } from './container-spec.js';
@@ -56,7 +56,7 @@ export function nodeContainerSpec(
     scriptFile: script.scriptFile,
     extraBinds: facts.ssh === 'builtin' ? [builtinBind(facts.dropbearPath)] : [],
     datamnts: options.datamnts,
-    env: Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`),
+    env: envlistEntries(plan),
     dockopts: plan.dockopts,
     privileged: options.privileged,
     ibdevices: options.ibdevices,
@@ -84,4 +84,13 @@ export function nodeContainerSpec(
   const input = { OpenStdin: true, StdinOnce: true, AttachStdin: true };
   if (job === undefined) return { ...spec, ...input };
   return { ...spec, ...input, AttachStdout: true, AttachStderr: true, Tty: facts.terminal === true };
+}
+
+/** Pure: the variables srun-docker sets in this node's container, over the image's own (its ssh sessions get them too). */
+export function nodeContainerEnv(plan: LaunchPlan, identity: Identity, gpus: readonly string[]): string[] {
+  return containerEnv({ identity, env: envlistEntries(plan), dockopts: plan.dockopts, gpus });
+}
+
+function envlistEntries(plan: LaunchPlan): string[] {
+  return Object.entries(plan.envlist).map(([k, v]) => `${k}=${v}`);
 }

@@ -8,7 +8,7 @@ import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
 import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
-import { sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
+import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
 import { LaunchError } from '../platform/errors.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
@@ -16,7 +16,7 @@ import { sshdLogPath } from '../plan/jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { limitMemory } from '../container/limits-cache.js';
-import { nodeContainerSpec } from '../container/node-spec.js';
+import { nodeContainerEnv, nodeContainerSpec } from '../container/node-spec.js';
 import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
 import { UsageError } from '../platform/errors.js';
@@ -77,6 +77,8 @@ export interface PreparedNode {
   present: ReadonlySet<string>;
   /** The shell of this node's ssh sessions, and where it finds the job's variables. */
   session: SessionFiles;
+  /** The container's own variables (the image's, then srun-docker's), which its ssh sessions get beneath the job's. */
+  containerVariables: Record<string, string>;
 }
 
 /** What a node asks about the image before it starts it: its OpenSSH, the script's directory, the user's shell. */
@@ -140,7 +142,8 @@ export async function prepareNode(
     prepareSshd(deps, ctx, imagePath(facts.env), ssh),
   ]);
   await cleared;
-  return { facts, userFiles, hostKey, ssh, present, session };
+  const variables = containerVariables(facts.env, nodeContainerEnv(plan, ctx.identity, ctx.gpus));
+  return { facts, userFiles, hostKey, ssh, present, session, containerVariables: variables };
 }
 
 /**

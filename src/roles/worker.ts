@@ -68,7 +68,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     link.send({ t: 'up', port: plan.port, slots: await slots, hostKey: prepared.hostKey, address: link.localAddress });
     // written by this node itself, so its own host never holds a "no such file" for it from before
     void link.env
-      .then((env) => deps.fs.writeFile(prepared.session.env, sessionEnvScript(env, plan.nodes.indexOf(plan.node)), 0o600))
+      .then((env) => deps.fs.writeFile(prepared.session.env, sessionEnvScript(env, plan.nodes.indexOf(plan.node), prepared.containerVariables), 0o600))
       .then(
         () => link.send({ t: 'env-written' }),
         (error: unknown) => link.send({ t: 'failed', error: `cannot write its ssh sessions' variables: ${error instanceof Error ? error.message : String(error)}` }),

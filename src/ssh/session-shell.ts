@@ -43,9 +43,31 @@ export function sessionShellScript(files: SessionFiles, shell: string): string {
   ].join('\n');
 }
 
-/** Pure: session.env for the node of this rank (the job's NODE_RANK is the coordinator's, 0). */
-export function sessionEnvScript(env: Record<string, string>, rank: number): string {
-  return jobEnvScript({ ...env, NODE_RANK: String(rank) });
+/**
+ * Pure: session.env for the node of this rank (the job's NODE_RANK is the coordinator's, 0): the
+ * container's own variables first, then the job's over them.
+ */
+export function sessionEnvScript(env: Record<string, string>, rank: number, container: Record<string, string> = {}): string {
+  return jobEnvScript({ ...container, ...env, NODE_RANK: String(rank) });
+}
+
+/** What a login sets for itself (sshd, the shell): a session keeps its own. */
+const SESSION_OWN = new Set(['PATH', 'HOME', 'USER', 'LOGNAME', 'SHELL', 'TERM', 'PWD', 'OLDPWD', 'SHLVL', 'MAIL']);
+
+/**
+ * Pure: the variables every process of the container has and an OpenSSH session would not (sshd
+ * starts sessions with its own few): the image's ENV (an NGC image's LD_LIBRARY_PATH, OPAL_PREFIX,
+ * NCCL_*), then srun-docker's (`--dockopts -e`, NVIDIA_VISIBLE_DEVICES) over them, as Docker merges
+ * them. The built-in server passes its environment on, which is the same.
+ */
+export function containerVariables(imageEnv: readonly string[], containerEnv: readonly string[]): Record<string, string> {
+  const variables: Record<string, string> = {};
+  for (const entry of [...imageEnv, ...containerEnv]) {
+    const at = entry.indexOf('=');
+    const name = at < 0 ? entry : entry.slice(0, at);
+    if (at > 0 && !SESSION_OWN.has(name)) variables[name] = entry.slice(at + 1);
+  }
+  return variables;
 }
 
 /** The passwd line with the session shell as the login shell. */

@@ -1,7 +1,7 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAlice, CONTROLLER, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
 import { containersOn, processes } from './support/faults.js';
-import { ensureNodeImages } from './support/images.js';
+import { deriveNodeImages, ensureNodeImages, removeNodeImages } from './support/images.js';
 import { ALLREDUCE_JOB, allreduceRanks, jobLine, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
@@ -16,9 +16,14 @@ const SCP_JOB = `${WORK}/builtin-ssh-scp.sh`;
 const HOLD_JOB = `${WORK}/builtin-ssh-hold.sh`;
 const PDSH_JOB = `${WORK}/builtin-ssh-pdsh.sh`;
 const BOB_KEY = '/home/bob/builtin-ssh-test/key';
+/** As an NGC image sets them (its HPC-X MPI finds its parts by OPAL_PREFIX): the ssh sessions must get them. */
+const IMAGE_ENV = ['ENV IMGVAR="from the image" LD_LIBRARY_PATH=/opt/img/lib OPAL_PREFIX=/opt/img/ompi'];
+const WITH_ENV = { busybox: 'srun-docker-test/busybox-env:1', mpi: 'srun-docker-test/mpi-env:1' };
 
 beforeAll(async () => {
   await ensureNodeImages([NOSSH_IMAGE, BUSYBOX_IMAGE]);
+  await deriveNodeImages(WITH_ENV.busybox, BUSYBOX_IMAGE, IMAGE_ENV);
+  await deriveNodeImages(WITH_ENV.mpi, MPI_IMAGE, IMAGE_ENV);
   // POSIX sh only: the busybox image has no bash
   await writeAliceFile(
     SSH_EVERY_NODE,
@@ -26,7 +31,7 @@ beforeAll(async () => {
       '#!/bin/sh',
       'for entry in $(echo "$hostlist" | tr , " "); do',
       '  node=${entry%%:*}',
-      "  ssh \"$node\" 'echo \"far: $(hostname) uid=$(id -u) MYVAR=$MYVAR np=$np hostlist=$hostlist rank=$NODE_RANK master=$MASTER_ADDR\"' || echo \"ssh $node failed: $?\"",
+      "  ssh \"$node\" 'echo \"far: $(hostname) uid=$(id -u) MYVAR=$MYVAR np=$np hostlist=$hostlist rank=$NODE_RANK master=$MASTER_ADDR\"; echo \"env: $(hostname) IMGVAR=$IMGVAR LD=$LD_LIBRARY_PATH OPAL=$OPAL_PREFIX DOCKVAR=$DOCKVAR GPUS=$NVIDIA_VISIBLE_DEVICES\"' || echo \"ssh $node failed: $?\"",
       'done',
       '',
     ].join('\n'),
@@ -72,6 +77,8 @@ beforeAll(async () => {
   expect(bob.exitCode, bob.all).toBe(0);
 }, 600_000);
 
+afterAll(() => removeNodeImages(Object.values(WITH_ENV)), 120_000);
+
 function srunIn(image: string, args: readonly string[], env: readonly string[] = []): ReturnType<typeof asAlice> {
   return asAlice(['env', ...env, 'srun', '-N3', 'srun-docker', `--container=${image}`, ...args], { timeoutMs: 180_000 });
 }
@@ -89,14 +96,16 @@ describe('the built-in ssh on 3 nodes', () => {
   });
 
   it.each([
-    ['the busybox-only image (the built-in ssh, sh)', BUSYBOX_IMAGE],
-    ["the MPI image (its OpenSSH, bash)", MPI_IMAGE],
-  ])("%s: ssh nodeN 'echo $(hostname)' reaches every node; --envlist and the job's variables reach the commands, NODE_RANK each node's", async (_name, image) => {
-    const run = await srunIn(image, [`--script=${SSH_EVERY_NODE}`, '--envlist=MYVAR'], ['MYVAR=from-alice']);
+    ['the busybox-only image (the built-in ssh, sh)', WITH_ENV.busybox],
+    ["the MPI image (its OpenSSH, bash)", WITH_ENV.mpi],
+  ])("%s: ssh nodeN 'echo $(hostname)' reaches every node; --envlist, the job's variables, the image's ENV and --dockopts -e reach the commands, NODE_RANK each node's", async (_name, image) => {
+    const run = await srunIn(image, [`--script=${SSH_EVERY_NODE}`, '--envlist=MYVAR', '--dockopts=-e DOCKVAR=from-dockopts'], ['MYVAR=from-alice']);
     expect(run.exitCode, run.all).toBe(0);
-    NODES.forEach((node, rank) =>
-      expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice np=3 hostlist=node1:1,node2:1,node3:1 rank=${rank} master=172.30.0.11`),
-    );
+    NODES.forEach((node, rank) => {
+      expect(run.stdout, run.all).toContain(`far: ${node} uid=1000 MYVAR=from-alice np=3 hostlist=node1:1,node2:1,node3:1 rank=${rank} master=172.30.0.11`);
+      // the test bed has no GPUs: NVIDIA_VISIBLE_DEVICES=void, as in the container itself
+      expect(run.stdout, run.all).toContain(`env: ${node} IMGVAR=from the image LD=/opt/img/lib OPAL=/opt/img/ompi DOCKVAR=from-dockopts GPUS=void`);
+    });
     expect(run.stdout).not.toContain('failed');
   });
 

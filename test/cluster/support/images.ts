@@ -18,3 +18,23 @@ export async function ensureNodeImages(images: readonly string[]): Promise<void>
     }),
   );
 }
+
+/**
+ * An image made on every node from one it has, with Dockerfile-style changes (`ENV A=1`): docker
+ * commit of a container that never runs, so nothing is built and nothing is pulled (`--pull=never`).
+ * Removed with removeNodeImages.
+ */
+export async function deriveNodeImages(tag: string, from: string, changes: readonly string[]): Promise<void> {
+  await ensureNodeImages([from]);
+  await Promise.all(
+    NODES.map(async (node) => {
+      const script = 'set -e; c=$(docker create --pull=never "$1" true); trap \'docker rm "$c" >/dev/null\' EXIT; tag=$2; shift 2; docker commit "$@" "$c" "$tag" >/dev/null';
+      const made = await onCluster(node, ['sh', '-c', script, 'sh', from, tag, ...changes.flatMap((c) => ['--change', c])], { user: 'root', timeoutMs: 60_000 });
+      if (made.exitCode !== 0) throw new Error(`${node}: deriving ${tag} from ${from} failed: ${made.all}`);
+    }),
+  );
+}
+
+export async function removeNodeImages(tags: readonly string[]): Promise<void> {
+  await Promise.all(NODES.map((node) => onCluster(node, ['docker', 'rmi', '-f', ...tags], { user: 'root', timeoutMs: 60_000 })));
+}

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Allocation } from '../../../src/slurm/allocation.js';
 import { ROOT_DOCKER } from '../../../src/docker/engine.js';
-import { nodeContainerSpec } from '../../../src/container/node-spec.js';
+import { nodeContainerEnv, nodeContainerSpec } from '../../../src/container/node-spec.js';
 import { buildLaunchPlan } from '../../../src/plan/plan.js';
 import { aliceIdentity, runOptions } from '../fakes.js';
 
@@ -17,16 +17,15 @@ const allocation = (nodeName: string, role: 'coordinator' | 'worker'): Allocatio
   resources: {},
 });
 
-function specFor(nodeName: string, role: 'coordinator' | 'worker', terminal?: boolean) {
-  const options = runOptions({ script: 'train.sh', scriptArgs: ['--epochs', '3'] });
-  const plan = buildLaunchPlan(options, allocation(nodeName, role), {
-    cwd: '/home/alice/work',
-    user: 'alice',
-    home: '/home/alice',
-    env: {},
-    scriptExecutable: true,
-  });
-  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus: [], resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti', terminal };
+function planFor(nodeName: string, role: 'coordinator' | 'worker', more: Partial<Parameters<typeof runOptions>[0]> = {}, env: Record<string, string> = {}) {
+  const options = runOptions({ script: 'train.sh', scriptArgs: ['--epochs', '3'], ...more });
+  const plan = buildLaunchPlan(options, allocation(nodeName, role), { cwd: '/home/alice/work', user: 'alice', home: '/home/alice', env, scriptExecutable: true });
+  return { options, plan };
+}
+
+function specFor(nodeName: string, role: 'coordinator' | 'worker', terminal?: boolean, gpus: string[] = [], more: Partial<Parameters<typeof runOptions>[0]> = {}, env: Record<string, string> = {}) {
+  const { options, plan } = planFor(nodeName, role, more, env);
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus, resources: {}, engine: ROOT_DOCKER, passwdFile: '/p', groupFile: '/g', imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, dropbearPath: '/opt/srun-docker/dist/dropbearmulti', terminal };
   return nodeContainerSpec(options, plan, facts);
 }
 
@@ -51,5 +50,17 @@ describe('nodeContainerSpec: who runs the job', () => {
     expect(s.Cmd?.slice(1)).toEqual([`${JOB}/nodes/n2.sshd.log`]);
     expect([s.OpenStdin, s.StdinOnce, s.AttachStdin]).toEqual([true, true, true]);
     expect(s.AttachStdout).toBeUndefined();
+  });
+});
+
+describe("nodeContainerEnv: the container's variables, which its ssh sessions get too", () => {
+  it('is exactly the Env of the container that node creates (--envlist, --dockopts -e, the GPUs)', () => {
+    const more = { envlist: ['WANDB_MODE'], dockopts: '-e NCCL_DEBUG=INFO' };
+    const env = { WANDB_MODE: 'offline' };
+    const { plan } = planFor('n2', 'worker', more, env);
+    const spec = specFor('n2', 'worker', false, ['4', '5'], more, env);
+    const variables = nodeContainerEnv(plan, aliceIdentity(), ['4', '5']);
+    expect(variables).toEqual(spec.Env);
+    expect(variables).toEqual(expect.arrayContaining(['WANDB_MODE=offline', 'NCCL_DEBUG=INFO', 'NVIDIA_VISIBLE_DEVICES=4,5']));
   });
 });
