@@ -1,17 +1,15 @@
 import type Docker from 'dockerode';
-import { join } from 'node:path';
 import type { Allocation } from '../slurm/allocation.js';
 import { channelPorts } from '../channel/ports.js';
 import { ROOT_DOCKER } from '../docker/engine.js';
 import type { Identity } from '../container/identity.js';
 import type { StepResources } from '../slurm/resources.js';
 import { buildJobEnv } from '../plan/job-env.js';
-import { nodeEtcDir, nodeHostKeyPath } from '../plan/jobdir.js';
+import { nodeHostKeyPath } from '../plan/jobdir.js';
 import { nodeContainerSpec } from '../container/node-spec.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from '../plan/plan.js';
 import { dirname } from 'node:path';
-import { dropbearHostPath } from '../ssh/builtin.js';
 import { builtinPaths } from '../ssh/paths.js';
 import { chooseSsh, type SshChoice } from '../ssh/server.js';
 import { InternalError } from '../platform/errors.js';
@@ -82,7 +80,7 @@ export function previewRun(
       : [first.sshdConfig],
     nodes,
     assumptions: [
-      "/etc/passwd and /etc/group: the image's own entries plus yours, written to each node's own folder of the job directory",
+      "/etc/passwd and /etc/group: the image's own entries plus yours, written into each node's container by its daemon before it starts",
       "PATH: the image's PATH, read from the image at run time",
       ...(image === undefined
         ? [
@@ -110,12 +108,9 @@ function previewNode(
     gpus,
     resources: facts.resources,
     engine: ROOT_DOCKER,
-    passwdFile: join(nodeEtcDir(plan.jobDir, plan.node), 'passwd'),
-    groupFile: join(nodeEtcDir(plan.jobDir, plan.node), 'group'),
     imageHas: (path) => image?.present.has(path) ?? path === dirname(plan.scriptPath),
     imagePath: image?.path ?? '<image PATH>',
     ssh: facts.ssh.kind,
-    dropbearPath: dropbearHostPath(),
   });
   const resources = resourcesOf(container);
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container, resources };

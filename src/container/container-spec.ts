@@ -21,14 +21,10 @@ export interface ContainerSpecInput {
   image: string;
   identity: Identity;
   cwd: string;
-  passwdFile: string;
-  groupFile: string;
   /** Directories the container must see besides the home (cwd, --sshconfigdir, the script's where the image has no such directory). */
   neededPaths: readonly string[];
   /** The script, mounted as a file (read-only) where its directory is one of the image's own: the image's directory stays the image's. */
   scriptFile?: string;
-  /** More read-only binds (the built-in ssh: ssh/builtin.ts). */
-  extraBinds?: readonly string[];
   datamnts: readonly string[];
   /** K=V pairs: --envlist values; the job's own variables are added per exec. */
   env: readonly string[];
@@ -56,10 +52,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     NetworkMode: 'host',
     Binds: [
       `${identity.home}:${identity.home}`,
-      `${input.passwdFile}:/etc/passwd:ro`,
-      `${input.groupFile}:/etc/group:ro`,
       ...extraBinds(identity.home, input.neededPaths, input.scriptFile),
-      ...(input.extraBinds ?? []),
       ...input.datamnts.map(dataMountBind),
     ],
     ShmSize: SHM_BYTES,

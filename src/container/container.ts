@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { dirname, join } from 'node:path';
 import { LaunchError } from '../platform/errors.js';
-import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
+import type { ContainerFile, DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import { firstLine } from '../docker/dockerode-client.js';
 import { ImageNotFoundError } from '../docker/errors.js';
 import type { FileSystem } from '../platform/fs.js';
@@ -9,7 +9,6 @@ import { mergeGroup, mergePasswd, type Identity } from './identity.js';
 import type { Logger } from '../platform/log.js';
 import type { PullPolicy } from '../plan/run-options.js';
 import { LABELS } from '../plan/labels.js';
-import { allSettledOrFirstError } from '../platform/settle.js';
 
 /** The image present locally (pulled when the policy allows), with its config, and whether it was pulled. */
 export async function ensureImage(
@@ -28,28 +27,17 @@ export async function ensureImage(
   return { facts: pulled, pulled: true };
 }
 
-export interface UserFiles {
-  passwdFile: string;
-  groupFile: string;
-}
-
-/** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */
-export async function writeUserFiles(
-  docker: DockerClient,
-  image: ImageRef,
-  identity: Identity,
-  privateDir: string,
-  fs: FileSystem,
-  labels: Record<string, string>,
-): Promise<UserFiles> {
+/**
+ * /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. Put into
+ * the created container by the daemon (putFiles), not bind-mounted from the home: a root daemon
+ * cannot reach a file in the job directory on an NFS home exported with root_squash (the default).
+ */
+export async function userFiles(docker: DockerClient, image: ImageRef, identity: Identity, fs: FileSystem, labels: Record<string, string>): Promise<ContainerFile[]> {
   const files = await imageUserFiles(docker, image, fs, labels);
-  const passwdFile = join(privateDir, 'passwd');
-  const groupFile = join(privateDir, 'group');
-  await allSettledOrFirstError([
-    fs.writeFile(passwdFile, mergePasswd(files.passwd, identity), 0o644),
-    fs.writeFile(groupFile, mergeGroup(files.group, identity), 0o644),
-  ]);
-  return { passwdFile, groupFile };
+  return [
+    { name: 'passwd', content: mergePasswd(files.passwd, identity), mode: 0o644 },
+    { name: 'group', content: mergeGroup(files.group, identity), mode: 0o644 },
+  ];
 }
 
 export interface ImageRef {

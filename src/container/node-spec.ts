@@ -8,7 +8,6 @@ import { scriptMount } from './container-spec.js';
 import type { Identity } from './identity.js';
 import type { StepResources } from '../slurm/resources.js';
 import { sshdLogPath } from '../plan/jobdir.js';
-import { builtinBind } from '../ssh/builtin.js';
 import { builtinPaths, sessionPath } from '../ssh/paths.js';
 import { serverCommandLine, type SshKind } from '../ssh/server.js';
 import type { RunOptions } from '../plan/run-options.js';
@@ -20,15 +19,11 @@ export interface NodeSpecFacts {
   gpus: readonly string[];
   resources: StepResources;
   engine: EngineFacts;
-  passwdFile: string;
-  groupFile: string;
   /** Whether the image has this path (container.ts looks it up without running the image). */
   imageHas: (path: string) => boolean;
   /** The image's PATH: the built-in server's sessions get it, with the job's own commands first. */
   imagePath: string;
   ssh: SshKind;
-  /** The built-in ssh on this host (mounted read-only when it is the one used). */
-  dropbearPath: string;
   /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
   terminal?: boolean;
 }
@@ -50,11 +45,8 @@ export function nodeContainerSpec(
     image: plan.image,
     identity: facts.identity,
     cwd: facts.cwd,
-    passwdFile: facts.passwdFile,
-    groupFile: facts.groupFile,
     neededPaths: [...plan.neededPaths, ...script.neededPaths],
     scriptFile: script.scriptFile,
-    extraBinds: facts.ssh === 'builtin' ? [builtinBind(facts.dropbearPath)] : [],
     datamnts: options.datamnts,
     env: envlistEntries(plan),
     dockopts: plan.dockopts,

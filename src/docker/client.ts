@@ -15,6 +15,12 @@ export interface DockerClient {
   /** Which of these paths the image has (a symlink counts), again from a container created and never started. */
   imagePathsPresent(image: string, paths: readonly string[], labels: Record<string, string>): Promise<Set<string>>;
   createContainer(options: Docker.ContainerCreateOptions): Promise<string>;
+  /**
+   * Writes files into a created container's own file system (owned by its root), before it starts:
+   * the daemon needs nothing on the host for them, where a bind mount's source must be reachable by
+   * it (a home on NFS with root_squash is not, for a root daemon).
+   */
+  putFiles(id: string, dir: string, files: readonly ContainerFile[]): Promise<void>;
   startContainer(id: string): Promise<void>;
   /** Force-removes; a container that is already gone is not an error. */
   removeContainer(idOrName: string): Promise<void>;
@@ -35,6 +41,15 @@ export interface DockerClient {
    * closes): closed by `release`, and by the daemon as soon as this process is gone, SIGKILL included.
    */
   holdInput(id: string): Promise<HeldInput>;
+}
+
+/** A file, or a directory (made when missing), by its name in the directory given to putFiles; owned by the container's root. */
+export type ContainerFile = { name: string; mode: number; content: string | Buffer } | { name: string; mode: number; directory: true };
+
+/** Files for one directory of a container. */
+export interface ContainerFiles {
+  dir: string;
+  files: readonly ContainerFile[];
 }
 
 export interface HeldInput {

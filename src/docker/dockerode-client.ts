@@ -1,12 +1,12 @@
 import Docker from 'dockerode';
 import { readFileSync } from 'node:fs';
 import { PassThrough } from 'node:stream';
-import { extract } from 'tar-stream';
+import { extract, pack } from 'tar-stream';
 import { JobEndStripper, jobEndMarker } from './job-end.js';
 import { dockerConnection } from './connection.js';
 import { DockerUnavailableError, ImageNotFoundError } from './errors.js';
 import { engineFacts, ROOT_DOCKER, type EngineFacts, type EngineInfo } from './engine.js';
-import type { AttachedContainer, AttachOptions, ContainerFacts, ContainerIo, DockerClient, ExecRequest, ExecSession, HeldInput, ImageFacts, PullEvent } from './client.js';
+import type { AttachedContainer, AttachOptions, ContainerFacts, ContainerFile, ContainerIo, DockerClient, ExecRequest, ExecSession, HeldInput, ImageFacts, PullEvent } from './client.js';
 import { LaunchError } from '../platform/errors.js';
 
 /** The real DockerClient over dockerode; DOCKER_HOST / the default socket decide the daemon (connection.ts). */
@@ -23,6 +23,7 @@ export function createDockerodeClient(env: Record<string, string | undefined>, w
     readImageFiles: (image, paths, labels) => readImageFiles(docker, image, paths, labels),
     imagePathsPresent: (image, paths, labels) => imagePathsPresent(docker, image, paths, labels),
     createContainer: async (options) => (await docker.createContainer(options)).id,
+    putFiles: (id, dir, files) => putFiles(docker, id, dir, files),
     startContainer: async (id) => {
       await docker.getContainer(id).start();
     },
@@ -123,6 +124,18 @@ async function imagePathsPresent(docker: Docker, image: string, paths: readonly 
   } finally {
     await probe.remove({ force: true }).catch(() => undefined);
   }
+}
+
+async function putFiles(docker: Docker, id: string, dir: string, files: readonly ContainerFile[]): Promise<void> {
+  const tar = pack();
+  for (const file of files) {
+    if ('directory' in file) tar.entry({ name: file.name, mode: file.mode, uid: 0, gid: 0, type: 'directory' });
+    else tar.entry({ name: file.name, mode: file.mode, uid: 0, gid: 0 }, file.content);
+  }
+  tar.finalize();
+  const chunks: Buffer[] = [];
+  for await (const chunk of tar) chunks.push(Buffer.from(chunk as Uint8Array));
+  await docker.getContainer(id).putArchive(Buffer.concat(chunks), { path: dir });
 }
 
 async function readOneFile(container: Docker.Container, path: string): Promise<string | undefined> {

@@ -1,12 +1,12 @@
-import { createAndStart, ensureImage, imagePaths, removeStaleNamed, writeUserFiles, type UserFiles } from '../container/container.js';
-import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
+import { createAndStart, ensureImage, imagePaths, removeStaleNamed, userFiles } from '../container/container.js';
+import type { ContainerFiles, DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../platform/fs.js';
 import type { Identity } from '../container/identity.js';
 import type { Logger } from '../platform/log.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
+import { builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
 import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
@@ -53,7 +53,7 @@ export interface NodeContext {
   resources: StepResources;
   /** The engine that answers (its identity is already mapped into `identity`, see containerIdentity). */
   engine: EngineFacts;
-  /** A private (0700) directory of this node's in the job directory, for the generated passwd/group (the daemon must see it). */
+  /** A private (0700) directory of this node's in the job directory: its ssh sessions' shell and variables (the container reads them as the user). */
   privateDir: string;
   /** This node's own cache directory (node-local). */
   cacheDir: string;
@@ -68,7 +68,8 @@ export interface NodeContext {
 
 export interface PreparedNode {
   facts: ImageFacts;
-  userFiles: UserFiles;
+  /** Written into the container before it starts: /etc/passwd and /etc/group, the built-in ssh when it is used. */
+  containerFiles: ContainerFiles[];
   /** This node's sshd host key (`type base64`) to pin in known_hosts; none in --sshconfigdir mode. */
   hostKey: string | undefined;
   /** The image's OpenSSH or the built-in one, and why. */
@@ -126,24 +127,22 @@ export async function prepareNode(
   await jobDirMade;
   const ssh = sshChoiceFor(ctx, present);
   deps.log.verbose(`ssh: ${ssh.reason}`);
-  if (ssh.kind === 'builtin') await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined));
+  const builtin = ssh.kind === 'builtin' ? builtinFiles(await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined))) : undefined;
   const identity = withShellOf(ctx.identity, present);
   const session = sessionFiles(ctx.privateDir, identity.shell);
   // all write into directories a failed run's teardown removes: none is left running when one fails
-  const [userFiles, hostKey] = await allSettledOrFirstError([
+  const [etcFiles, hostKey] = await allSettledOrFirstError([
+    userFiles(deps.docker, imageRef, { ...identity, passwdLine: withSessionShell(identity.passwdLine, session) }, deps.fs, plan.labels),
+    prepareSshd(deps, ctx, imagePath(facts.env), ssh),
     deps.fs.mkdir(ctx.privateDir, 0o700).then(async () => {
       await deps.fs.mkdir(dirname(session.shell), 0o700);
-      const [files] = await allSettledOrFirstError([
-        writeUserFiles(deps.docker, imageRef, { ...identity, passwdLine: withSessionShell(identity.passwdLine, session) }, ctx.privateDir, deps.fs, plan.labels),
-        deps.fs.writeFile(session.shell, sessionShellScript(session, identity.shell), 0o755),
-      ]);
-      return files;
+      await deps.fs.writeFile(session.shell, sessionShellScript(session, identity.shell), 0o755);
     }),
-    prepareSshd(deps, ctx, imagePath(facts.env), ssh),
   ]);
   await cleared;
   const variables = containerVariables(facts.env, nodeContainerEnv(plan, ctx.identity, ctx.gpus));
-  return { facts, userFiles, hostKey, ssh, present, session, containerVariables: variables };
+  const containerFiles = [{ dir: '/etc', files: etcFiles }, ...(builtin === undefined ? [] : [builtin])];
+  return { facts, containerFiles, hostKey, ssh, present, session, containerVariables: variables };
 }
 
 /**
@@ -211,12 +210,9 @@ export async function startNodeContainer(
           gpus: ctx.gpus,
           resources: ctx.resources,
           engine: ctx.engine,
-          passwdFile: prepared.userFiles.passwdFile,
-          groupFile: prepared.userFiles.groupFile,
           imageHas: (path) => prepared.present.has(path),
           imagePath: imagePath(prepared.facts.env),
           ssh: prepared.ssh.kind,
-          dropbearPath: dropbearHostPath(),
           terminal: hooks?.terminal,
         },
         dropped,
@@ -225,7 +221,10 @@ export async function startNodeContainer(
     deps.warnOnce,
     // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
     ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now),
-    hooks?.beforeStart,
+    // the daemon writes them: a root daemon may not reach the home (root_squash), the container does
+    async (id) => {
+      await allSettledOrFirstError([...prepared.containerFiles.map((c) => deps.docker.putFiles(id, c.dir, c.files)), hooks?.beforeStart(id)]);
+    },
   );
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   // its passwd and group stay until the job directory goes: on a shared home (NFS, FUSE) a mounted

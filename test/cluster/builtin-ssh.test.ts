@@ -4,6 +4,7 @@ import { containersOn, processes } from './support/faults.js';
 import { deriveNodeImages, ensureNodeImages, removeNodeImages } from './support/images.js';
 import { ALLREDUCE_JOB, allreduceRanks, jobLine, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
+import { DROPBEAR_SHA256 } from '../../src/ssh/dropbear-build.js';
 
 useCluster();
 
@@ -159,7 +160,10 @@ describe('security of the built-in ssh', () => {
         const [container] = await containersOn(node);
         const inspect = await onCluster(node, ['docker', 'inspect', container?.id ?? 'none'], { user: 'root' });
         expect(inspect.exitCode, inspect.all).toBe(0);
-        expect(inspect.stdout).toContain('/.srun-docker/ssh/dropbearmulti:ro');
+        // put into the container by the daemon, never mounted from the host
+        expect(inspect.stdout).not.toContain('dropbearmulti:ro');
+        const sum = await onCluster(node, ['docker', 'exec', container?.id ?? 'none', 'sha256sum', '/.srun-docker/ssh/dropbearmulti'], { user: 'root' });
+        expect(sum.stdout, sum.all).toContain(DROPBEAR_SHA256);
         for (const line of keyLines) expect(inspect.stdout.includes(line), `${node}: a private key in docker inspect`).toBe(false);
       }
     } catch (error) {

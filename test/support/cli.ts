@@ -34,12 +34,12 @@ export function testUser(): TestUser {
 export function runCli(
   args: string[],
   /** timeoutMs: srun-docker is stopped (SIGTERM) after it, so that a test sees its output rather than its own timeout (default 180 s). */
-  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number },
+  options: { cwd: string; env?: Record<string, string>; timeoutMs?: number; /** another copy of bin/srun-docker */ bin?: string },
 ): ResultPromise<{ reject: false; all: true }> {
   const user = testUser();
   const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: user.home, USER: user.name, LOGNAME: user.name, SRUN_DOCKER_PULL: 'never', ...options.env };
   const asUser = process.getuid?.() === 0 ? ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--'] : [];
-  const [file = 'node', ...rest] = [...asUser, process.execPath, BIN, ...args];
+  const [file = 'node', ...rest] = [...asUser, process.execPath, options.bin ?? BIN, ...args];
   return execa(file, rest, { cwd: options.cwd, env, extendEnv: false, reject: false, all: true, timeout: options.timeoutMs ?? 180_000 });
 }
 

@@ -2,7 +2,7 @@ import type { Identity } from '../../src/container/identity.js';
 import { DEFAULT_TIMEOUT_SECONDS, type RunOptions } from '../../src/cli/options.js';
 /** Small in-memory fakes shared by the unit tests: file system, Docker client, logger, clock. */
 import type Docker from 'dockerode';
-import type { AttachedContainer, ContainerFacts, DockerClient, ExecSession, HeldInput, ImageFacts } from '../../src/docker/client.js';
+import type { AttachedContainer, ContainerFacts, ContainerFile, DockerClient, ExecSession, HeldInput, ImageFacts } from '../../src/docker/client.js';
 import { ROOT_DOCKER, type EngineFacts } from '../../src/docker/engine.js';
 import type { FileSystem } from '../../src/platform/fs.js';
 import type { Logger } from '../../src/platform/log.js';
@@ -128,6 +128,12 @@ export class FakeDocker implements DockerClient {
   createContainer(options: Docker.ContainerCreateOptions): Promise<string> {
     this.created.push(options);
     return Promise.resolve(`id-${this.created.length}`);
+  }
+  /** What putFiles wrote, by container id and directory. */
+  putFileCalls: { id: string; dir: string; files: readonly ContainerFile[] }[] = [];
+  putFiles(id: string, dir: string, files: readonly ContainerFile[]): Promise<void> {
+    this.putFileCalls.push({ id, dir, files });
+    return Promise.resolve();
   }
   startContainer(id: string): Promise<void> {
     this.starts += 1;

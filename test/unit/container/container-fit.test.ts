@@ -20,8 +20,6 @@ function spec(overrides: Partial<ContainerSpecInput> & { dockoptsText?: string }
     image: 'img',
     identity: IDENTITY,
     cwd: '/home/alice',
-    passwdFile: '/p',
-    groupFile: '/g',
     neededPaths: [],
     datamnts: [],
     env: [],

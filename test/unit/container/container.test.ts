@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { describe, expect, it, vi } from 'vitest';
-import { createAndStart, ensureImage, removeStaleNamed, writeUserFiles } from '../../../src/container/container.js';
+import { createAndStart, ensureImage, removeStaleNamed, userFiles } from '../../../src/container/container.js';
 import type { ContainerFacts } from '../../../src/docker/client.js';
 import { ImageNotFoundError } from '../../../src/docker/errors.js';
 import { LaunchError } from '../../../src/platform/errors.js';
@@ -199,23 +199,27 @@ describe('createAndStart remembers what the daemon refused', () => {
   });
 });
 
-describe('writeUserFiles', () => {
+describe('userFiles', () => {
   const identity = aliceIdentity();
   const image = { name: 'img:1', id: 'sha256:abc', cacheDir: '/home/alice/.srun-docker/cache/images' };
 
-  it("merges the image's entries with the caller's, reading the image once per image id", async () => {
+  it("merges the image's entries with the caller's, reading the image once per image id; nothing is written for the container to mount", async () => {
     const docker = new FakeDocker();
     docker.imageFiles.set('/etc/passwd', 'root:x:0:0:root:/root:/bin/bash\nmpi:x:1000:1000::/home/mpi:/bin/sh\n');
     docker.imageFiles.set('/etc/group', 'root:x:0:\n');
     const fs = new MemoryFs();
-    const first = await writeUserFiles(docker, image, identity, '/tmp/p1', fs, {});
-    const second = await writeUserFiles(docker, image, identity, '/tmp/p2', fs, {});
+    const first = await userFiles(docker, image, identity, fs, {});
+    const second = await userFiles(docker, image, identity, fs, {});
     expect(docker.imageFileReads).toBe(1);
     for (const files of [first, second]) {
-      expect(await fs.readFile(files.passwdFile)).toBe('root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n');
-      expect(await fs.readFile(files.groupFile)).toBe('root:x:0:\nalice:x:1000:\n');
+      expect(files).toEqual([
+        { name: 'passwd', content: 'root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n', mode: 0o644 },
+        { name: 'group', content: 'root:x:0:\nalice:x:1000:\n', mode: 0o644 },
+      ]);
     }
-    await writeUserFiles(docker, { ...image, id: 'sha256:other' }, identity, '/tmp/p3', fs, {});
+    // only the image's own entries are kept (the cache), never the merged files
+    expect([...fs.files.keys()].filter((p) => p.endsWith('/passwd')).every((p) => p.startsWith(image.cacheDir))).toBe(true);
+    await userFiles(docker, { ...image, id: 'sha256:other' }, identity, fs, {});
     expect(docker.imageFileReads).toBe(2);
   });
 });

@@ -8,7 +8,7 @@ import { buildContainerSpec } from '../../../src/container/container-spec.js';
 import { scriptMount } from '../../../src/container/container-spec.js';
 import { LaunchError, UsageError } from '../../../src/platform/errors.js';
 import { jobDirFor } from '../../../src/plan/jobdir.js';
-import { dropbearHostPath, verifyDropbear } from '../../../src/ssh/builtin.js';
+import { BUILTIN_BINARY, builtinFiles, dropbearHostPath, verifyDropbear } from '../../../src/ssh/builtin.js';
 import { DROPBEAR_SHA256 } from '../../../src/ssh/dropbear-build.js';
 import { encodeDropbearEd25519, encodeEd25519, generateEd25519 } from '../../../src/ssh/keys.js';
 import { renderClientFiles, renderDropbearKnownHosts, renderHostsTable } from '../../../src/ssh/material.js';
@@ -84,10 +84,24 @@ describe("Dropbear's key format", () => {
   });
 });
 
+describe('builtinFiles', () => {
+  it('the checked bytes at BUILTIN_BINARY, executable, its directories made: nothing of the host is mounted', () => {
+    const bytes = Buffer.from('binary');
+    const files = builtinFiles(bytes);
+    expect(files.dir).toBe('/');
+    expect(files.files).toEqual([
+      { name: '.srun-docker/', mode: 0o755, directory: true },
+      { name: '.srun-docker/ssh/', mode: 0o755, directory: true },
+      { name: '.srun-docker/ssh/dropbearmulti', mode: 0o755, content: bytes },
+    ]);
+    expect(BUILTIN_BINARY).toBe('/.srun-docker/ssh/dropbearmulti');
+  });
+});
+
 describe('verifyDropbear', () => {
   it('passes the recorded binary, names a missing or different one', async () => {
     const real = await readFile(dropbearHostPath()).catch(() => undefined);
-    if (real !== undefined) await expect(verifyDropbear('/x', async () => real)).resolves.toBeUndefined();
+    if (real !== undefined) await expect(verifyDropbear('/x', async () => real)).resolves.toBe(real);
     await expect(verifyDropbear('/x/dropbearmulti', async () => undefined)).rejects.toThrow(/the built-in ssh \/x\/dropbearmulti is missing/);
     await expect(verifyDropbear('/x/dropbearmulti', async () => Buffer.from('other'))).rejects.toThrow(LaunchError);
     await expect(verifyDropbear('/x/dropbearmulti', async () => Buffer.from('other'))).rejects.toThrow(new RegExp(`expected ${DROPBEAR_SHA256}`));
@@ -119,8 +133,6 @@ function specInput(overrides: Partial<Parameters<typeof buildContainerSpec>[0]>)
     image: 'img:1',
     identity: { user: 'alice', uid: 1001, gid: 1001, home: '/home/alice', shell: '/bin/bash', groups: [], passwdLine: '', groupLines: [] },
     cwd: '/home/alice/work',
-    passwdFile: '/p',
-    groupFile: '/g',
     neededPaths: [],
     datamnts: [],
     env: [],

@@ -1,0 +1,82 @@
+import { execa } from 'execa';
+import { execFileSync } from 'node:child_process';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JOB_IMAGE, PROJECT, runCli, testUser, writeJobScript } from '../support/cli.js';
+import { containersOf } from '../support/docker.js';
+
+/**
+ * An NFS home exported with root_squash (the NFS default): the daemon, root on the node, is
+ * "nobody" to the file server, so it cannot look into the user's 0700 directories — the job
+ * directory among them, and a package installed in the home (no root on a cluster: `~/bin`, an npm
+ * prefix in the home) — and a bind mount of a file there fails. Emulated with FUSE (bindfs): the
+ * user's `~/.srun-docker` and the srun-docker package copied into `~/pkg` are bindfs mounts made
+ * for the user alone (`user_id` the user's, no allow_other), so root gets EACCES for every name
+ * below them, as the squashed root does in a 0700 directory. Harsher than NFS in one way: root
+ * cannot read even what is world-readable there. Milder in one: the rest of the home is a local
+ * directory root can read. The container sees the mounts through its bind of the home, as the user.
+ */
+const user = testUser();
+const root = process.getuid?.() === 0;
+const hasBindfs = root && execa('sh', ['-c', 'command -v bindfs']).then((r) => r.exitCode === 0, () => false);
+let work: string;
+let home: string;
+const mounted: string[] = [];
+const PACKAGE_FILES = ['bin/srun-docker', 'bin/package.json', 'dist/launch.cjs', 'dist/srun-docker.cjs', 'dist/dropbearmulti'];
+
+/** A bindfs mount of `real` at `at` that only the user can enter (see above). */
+function mountForUserAlone(real: string, at: string): void {
+  // the mount is the user's (real uid theirs: libfuse names it as user_id); bindfs itself acts as
+  // root below it, each name shown as the user's
+  execFileSync('setpriv', [`--ruid=${user.uid}`, `--rgid=${user.gid}`, '--keep-groups', '--', 'bindfs', '--no-allow-other', `--force-user=${user.uid}`, `--force-group=${user.gid}`, real, at]);
+  mounted.push(at);
+}
+
+beforeAll(async () => {
+  if (!root || !(await hasBindfs)) return;
+  work = mkdtempSync(join(user.home, 'root-squash-'));
+  home = join(work, 'home');
+  for (const dir of [work, home, join(work, 'real'), join(work, 'real-pkg'), join(home, '.srun-docker'), join(home, 'pkg')]) {
+    mkdirSync(dir, { recursive: true });
+    chownSync(dir, user.uid, user.gid);
+  }
+  mountForUserAlone(join(work, 'real'), join(home, '.srun-docker'));
+  mountForUserAlone(join(work, 'real-pkg'), join(home, 'pkg'));
+  for (const file of PACKAGE_FILES) {
+    if (!existsSync(join(PROJECT, file))) continue;
+    execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'install', '-D', join(PROJECT, file), join(home, 'pkg', file)]);
+  }
+}, 60_000);
+
+afterAll(async () => {
+  for (const at of mounted.reverse()) await execa('umount', [at], { reject: false });
+  if (work !== undefined) rmSync(work, { recursive: true, force: true });
+});
+
+describe('a home whose job directory the root daemon cannot reach (NFS root_squash)', () => {
+  it.skipIf(!root)('the emulation holds: root cannot read below ~/.srun-docker or the package in ~/pkg, the user can', async () => {
+    expect(await hasBindfs, 'bindfs is not installed (.ci/run installs it)').toBe(true);
+    expect(() => readFileSync(join(home, 'pkg', 'dist', 'dropbearmulti'))).toThrow(/EACCES/);
+    const probe = join(home, '.srun-docker', 'probe');
+    execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'sh', '-c', 'echo mine > "$1"', 'sh', probe]);
+    expect(() => readFileSync(probe)).toThrow(/EACCES/);
+    const asUser = execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'cat', probe], { encoding: 'utf8' });
+    expect(asUser).toBe('mine\n');
+    execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'rm', probe]);
+  });
+
+  it.skipIf(!root).each([
+    ["the image's OpenSSH", JOB_IMAGE, 'image'],
+    ['the built-in ssh', JOB_IMAGE, 'builtin'],
+  ])('a job runs with %s, srun-docker installed in the home: its user is known in the container, ssh to its own node works, nothing is left', async (_name, image, ssh) => {
+    const job = writeJobScript(work, 'squash.sh', 'echo "me=$(id -un) home=$HOME passwd=$(getent passwd "$(id -un)" | cut -d: -f1,3)"; ssh "$(hostname)" "echo ssh ok: \\$(id -un)"; exit 3');
+    const run = await runCli([`--container=${image}`, `--script=${job}`, `--ssh=${ssh}`], { cwd: work, env: { HOME: home }, timeoutMs: 120_000, bin: join(home, 'pkg', 'bin', 'srun-docker') });
+    expect(run.exitCode, run.all).toBe(3);
+    expect(run.stdout, run.all).toContain(`me=${user.name} home=${home} passwd=${user.name}:${user.uid}`);
+    expect(run.stdout, run.all).toContain(`ssh ok: ${user.name}`);
+    expect(await containersOf(user.name)).toEqual([]);
+    const jobs = join(work, 'real', 'jobs');
+    expect(existsSync(jobs) ? readdirSync(jobs) : []).toEqual([]);
+  });
+});
