@@ -5,11 +5,12 @@ import { ROOT_DOCKER } from '../docker/engine.js';
 import type { Identity } from '../container/identity.js';
 import type { StepResources } from '../slurm/resources.js';
 import { buildJobEnv } from '../plan/job-env.js';
-import { nodeHostKeyPath } from '../plan/jobdir.js';
+import { nodeEtcDir, nodeHostKeyPath } from '../plan/jobdir.js';
+import { builtinBind, dropbearHostPath } from '../ssh/builtin.js';
 import { nodeContainerSpec } from '../container/node-spec.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from '../plan/plan.js';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { builtinPaths } from '../ssh/paths.js';
 import { chooseSsh, type SshChoice } from '../ssh/server.js';
 import { InternalError } from '../platform/errors.js';
@@ -80,7 +81,7 @@ export function previewRun(
       : [first.sshdConfig],
     nodes,
     assumptions: [
-      "/etc/passwd and /etc/group: the image's own entries plus yours, written into each node's container by its daemon before it starts",
+      "/etc/passwd and /etc/group: the image's own entries plus yours, written to each node's own folder of the job directory and mounted (where a node's daemon cannot reach them, a home on NFS with root_squash, it writes them and the built-in ssh into the containers instead)",
       "PATH: the image's PATH, read from the image at run time",
       ...(image === undefined
         ? [
@@ -111,6 +112,10 @@ function previewNode(
     imageHas: (path) => image?.present.has(path) ?? path === dirname(plan.scriptPath),
     imagePath: image?.path ?? '<image PATH>',
     ssh: facts.ssh.kind,
+    fileBinds: [
+      ...['passwd', 'group'].map((name) => `${join(nodeEtcDir(plan.jobDir, plan.node), name)}:/etc/${name}:ro`),
+      ...(facts.ssh.kind === 'builtin' ? [builtinBind(dropbearHostPath())] : []),
+    ],
   });
   const resources = resourcesOf(container);
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container, resources };

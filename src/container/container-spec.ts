@@ -25,6 +25,8 @@ export interface ContainerSpecInput {
   neededPaths: readonly string[];
   /** The script, mounted as a file (read-only) where its directory is one of the image's own: the image's directory stays the image's. */
   scriptFile?: string;
+  /** The node's own files, when they are mounted (container.ts: passwd, group, the built-in ssh). */
+  fileBinds: readonly string[];
   datamnts: readonly string[];
   /** K=V pairs: --envlist values; the job's own variables are added per exec. */
   env: readonly string[];
@@ -52,6 +54,7 @@ export function buildContainerSpec(input: ContainerSpecInput): Docker.ContainerC
     NetworkMode: 'host',
     Binds: [
       `${identity.home}:${identity.home}`,
+      ...input.fileBinds,
       ...extraBinds(identity.home, input.neededPaths, input.scriptFile),
       ...input.datamnts.map(dataMountBind),
     ],

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { dirname, join } from 'node:path';
 import { LaunchError } from '../platform/errors.js';
-import type { ContainerFile, DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
+import type { ContainerFile, ContainerFiles, DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import { firstLine } from '../docker/dockerode-client.js';
 import { ImageNotFoundError } from '../docker/errors.js';
 import type { FileSystem } from '../platform/fs.js';
@@ -28,11 +28,28 @@ export async function ensureImage(
 }
 
 /**
- * /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. Put into
- * the created container by the daemon (putFiles), not bind-mounted from the home: a root daemon
- * cannot reach a file in the job directory on an NFS home exported with root_squash (the default).
+ * How a node's own files (its passwd and group, the built-in ssh) reach its container: bind-mounted
+ * from the job directory and the package, or written into the created container by the daemon
+ * (putFiles). Mounting costs nothing at the start; writing in costs the daemon a mount of the
+ * container's file system (~50 ms), but needs nothing on the host: a root daemon cannot reach a file
+ * in the 0700 job directory, or a package in the home, on NFS exported with root_squash (the default).
  */
-export async function userFiles(docker: DockerClient, image: ImageRef, identity: Identity, fs: FileSystem, labels: Record<string, string>): Promise<ContainerFile[]> {
+export type FileDelivery = 'mount' | 'put';
+
+/** The node's files either way: what putFiles writes, and the `host:container:ro` binds of the same. */
+export interface NodeFiles {
+  put: ContainerFiles[];
+  binds: string[];
+}
+
+/** Whether a failed start was the daemon unable to reach one of these bind sources (it names the path). */
+export function mountOfOwnFailed(error: unknown, binds: readonly string[]): boolean {
+  const message = error instanceof Error ? `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}` : String(error);
+  return binds.some((bind) => message.includes(bind.split(':')[0] ?? bind));
+}
+
+/** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */
+export async function userFiles(docker: DockerClient, image: ImageRef, identity: Identity, fs: FileSystem, labels: Record<string, string>): Promise<(ContainerFile & { content: string })[]> {
   const files = await imageUserFiles(docker, image, fs, labels);
   return [
     { name: 'passwd', content: mergePasswd(files.passwd, identity), mode: 0o644 },

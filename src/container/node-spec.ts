@@ -24,6 +24,8 @@ export interface NodeSpecFacts {
   /** The image's PATH: the built-in server's sessions get it, with the job's own commands first. */
   imagePath: string;
   ssh: SshKind;
+  /** The node's own files, `host:container:ro`, when they are mounted (none when the daemon writes them in). */
+  fileBinds: readonly string[];
   /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
   terminal?: boolean;
 }
@@ -47,6 +49,7 @@ export function nodeContainerSpec(
     cwd: facts.cwd,
     neededPaths: [...plan.neededPaths, ...script.neededPaths],
     scriptFile: script.scriptFile,
+    fileBinds: facts.fileBinds,
     datamnts: options.datamnts,
     env: envlistEntries(plan),
     dockopts: plan.dockopts,

@@ -1,12 +1,12 @@
-import { createAndStart, ensureImage, imagePaths, removeStaleNamed, userFiles } from '../container/container.js';
-import type { ContainerFiles, DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
+import { createAndStart, ensureImage, imagePaths, mountOfOwnFailed, removeStaleNamed, userFiles, type FileDelivery, type NodeFiles } from '../container/container.js';
+import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../platform/fs.js';
 import type { Identity } from '../container/identity.js';
 import type { Logger } from '../platform/log.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
+import { builtinBind, builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
 import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
@@ -15,7 +15,7 @@ import { allSettledOrFirstError } from '../platform/settle.js';
 import { sshdLogPath } from '../plan/jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
-import { limitMemory } from '../container/limits-cache.js';
+import { deliveryMemory, limitMemory, type DeliveryMemory } from '../container/limits-cache.js';
 import { nodeContainerEnv, nodeContainerSpec } from '../container/node-spec.js';
 import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
@@ -68,8 +68,10 @@ export interface NodeContext {
 
 export interface PreparedNode {
   facts: ImageFacts;
-  /** Written into the container before it starts: /etc/passwd and /etc/group, the built-in ssh when it is used. */
-  containerFiles: ContainerFiles[];
+  /** /etc/passwd and /etc/group, the built-in ssh when it is used: mounted, or written into the container before it starts. */
+  files: NodeFiles;
+  /** Which of the two this node's daemon takes. */
+  delivery: DeliveryMemory;
   /** This node's sshd host key (`type base64`) to pin in known_hosts; none in --sshconfigdir mode. */
   hostKey: string | undefined;
   /** The image's OpenSSH or the built-in one, and why. */
@@ -127,22 +129,31 @@ export async function prepareNode(
   await jobDirMade;
   const ssh = sshChoiceFor(ctx, present);
   deps.log.verbose(`ssh: ${ssh.reason}`);
-  const builtin = ssh.kind === 'builtin' ? builtinFiles(await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined))) : undefined;
+  const dropbear = ssh.kind === 'builtin' ? await verifyDropbear(dropbearHostPath(), (path) => readFile(path).catch(() => undefined)) : undefined;
   const identity = withShellOf(ctx.identity, present);
   const session = sessionFiles(ctx.privateDir, identity.shell);
+  const delivery = await deliveryMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now);
+  const etc = userFiles(deps.docker, imageRef, { ...identity, passwdLine: withSessionShell(identity.passwdLine, session) }, deps.fs, plan.labels);
   // all write into directories a failed run's teardown removes: none is left running when one fails
   const [etcFiles, hostKey] = await allSettledOrFirstError([
-    userFiles(deps.docker, imageRef, { ...identity, passwdLine: withSessionShell(identity.passwdLine, session) }, deps.fs, plan.labels),
+    etc,
     prepareSshd(deps, ctx, imagePath(facts.env), ssh),
     deps.fs.mkdir(ctx.privateDir, 0o700).then(async () => {
       await deps.fs.mkdir(dirname(session.shell), 0o700);
-      await deps.fs.writeFile(session.shell, sessionShellScript(session, identity.shell), 0o755);
+      await allSettledOrFirstError([
+        deps.fs.writeFile(session.shell, sessionShellScript(session, identity.shell), 0o755),
+        // to be mounted; the daemon that cannot mount them gets them written in (startNodeContainer)
+        ...(delivery.delivery === 'mount' ? (await etc).map((f) => deps.fs.writeFile(join(ctx.privateDir, f.name), f.content, f.mode)) : []),
+      ]);
     }),
   ]);
   await cleared;
+  const files: NodeFiles = {
+    put: [{ dir: '/etc', files: etcFiles }, ...(dropbear === undefined ? [] : [builtinFiles(dropbear)])],
+    binds: [...etcFiles.map((f) => `${join(ctx.privateDir, f.name)}:/etc/${f.name}:ro`), ...(dropbear === undefined ? [] : [builtinBind(dropbearHostPath())])],
+  };
   const variables = containerVariables(facts.env, nodeContainerEnv(plan, ctx.identity, ctx.gpus));
-  const containerFiles = [{ dir: '/etc', files: etcFiles }, ...(builtin === undefined ? [] : [builtin])];
-  return { facts, containerFiles, hostKey, ssh, present, session, containerVariables: variables };
+  return { facts, files, delivery, hostKey, ssh, present, session, containerVariables: variables };
 }
 
 /**
@@ -198,34 +209,45 @@ export async function startNodeContainer(
     await hooks?.removed();
   });
   warnEngineLimits(deps, ctx);
-  const id = await createAndStart(
-    deps.docker,
-    (dropped) =>
-      nodeContainerSpec(
-        ctx.options,
-        plan,
-        {
-          identity: ctx.identity,
-          cwd: ctx.cwd,
-          gpus: ctx.gpus,
-          resources: ctx.resources,
-          engine: ctx.engine,
-          imageHas: (path) => prepared.present.has(path),
-          imagePath: imagePath(prepared.facts.env),
-          ssh: prepared.ssh.kind,
-          terminal: hooks?.terminal,
-        },
-        dropped,
-      ),
-    plan.dockopts.ulimitNames,
-    deps.warnOnce,
-    // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
-    ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now),
-    // the daemon writes them: a root daemon may not reach the home (root_squash), the container does
-    async (id) => {
-      await allSettledOrFirstError([...prepared.containerFiles.map((c) => deps.docker.putFiles(id, c.dir, c.files)), hooks?.beforeStart(id)]);
-    },
-  );
+  // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
+  const limits = ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now);
+  const start = (delivery: FileDelivery): Promise<string> =>
+    createAndStart(
+      deps.docker,
+      (dropped) =>
+        nodeContainerSpec(
+          ctx.options,
+          plan,
+          {
+            identity: ctx.identity,
+            cwd: ctx.cwd,
+            gpus: ctx.gpus,
+            resources: ctx.resources,
+            engine: ctx.engine,
+            imageHas: (path) => prepared.present.has(path),
+            imagePath: imagePath(prepared.facts.env),
+            ssh: prepared.ssh.kind,
+            fileBinds: delivery === 'mount' ? prepared.files.binds : [],
+            terminal: hooks?.terminal,
+          },
+          dropped,
+        ),
+      plan.dockopts.ulimitNames,
+      deps.warnOnce,
+      limits,
+      async (id) => {
+        const put = delivery === 'put' ? prepared.files.put.map((c) => deps.docker.putFiles(id, c.dir, c.files)) : [];
+        await allSettledOrFirstError([...put, hooks?.beforeStart(id)]);
+      },
+    );
+  const delivery = prepared.delivery.delivery;
+  const id = await start(delivery).catch(async (error: unknown) => {
+    // a root daemon and a home on NFS with root_squash: it cannot reach the job directory or the package
+    if (delivery !== 'mount' || !mountOfOwnFailed(error, prepared.files.binds)) throw error;
+    deps.log.verbose(`the daemon on ${plan.node} cannot mount srun-docker's files (${error instanceof Error ? error.message : String(error)}): it writes them into the containers instead, on this node from now on`);
+    await prepared.delivery.rememberPut();
+    return start('put');
+  });
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   // its passwd and group stay until the job directory goes: on a shared home (NFS, FUSE) a mounted
   // file that is removed is gone for the container too

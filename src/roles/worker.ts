@@ -52,8 +52,12 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
       startNodeContainer(nodeDeps, ctx, prepared, scope, {
         terminal: false,
         beforeStart: async (id) => {
-          held = await deps.docker.holdInput(id);
-          void held.exited.then(() => (exited = true));
+          // a container whose start failed is removed and made again (a ulimit, a mount): only the last one's end counts
+          const mine = await deps.docker.holdInput(id);
+          held = mine;
+          void mine.exited.then(() => {
+            if (held === mine) exited = true;
+          });
         },
         ending: async () => {
           held?.release();

@@ -6,10 +6,10 @@ import { DROPBEAR_SHA256 } from './dropbear-build.js';
 
 /**
  * The built-in ssh: one static (musl) Dropbear multi-call binary, built by scripts/build-dropbear.sh
- * and shipped in dist/ beside the build. The bytes checked here are written into each created
- * container, at a path no image has, so it runs in any image with a shell (no glibc, no bash needed)
- * and never hides one of the image's own directories. Not a bind mount: on a cluster the package is
- * in the user's home, which a root daemon may not reach (NFS with root_squash).
+ * and shipped in dist/ beside the build. It is mounted read-only, as a file, at a path no image has,
+ * so it runs in any image with a shell (no glibc, no bash needed) and never hides one of the image's
+ * own directories. Where the daemon cannot mount it (the package in a home on NFS with root_squash),
+ * the bytes checked here are written into each created container instead (container.ts).
  */
 export const BUILTIN_DIR = '/.srun-docker/ssh';
 export const BUILTIN_BINARY = `${BUILTIN_DIR}/dropbearmulti`;
@@ -23,7 +23,12 @@ export function dropbearHostPath(): string {
   return fileURLToPath(new URL(bundled ? 'dropbearmulti' : '../../dist/dropbearmulti', import.meta.url));
 }
 
-/** The checked binary, as the files putFiles writes at the container's root. */
+/** Read-only bind of the binary file itself (its directory on the host is never mounted). */
+export function builtinBind(hostPath: string): string {
+  return `${hostPath}:${BUILTIN_BINARY}:ro`;
+}
+
+/** The checked binary, as the files putFiles writes at the container's root (where the daemon cannot mount it). */
 export function builtinFiles(binary: Buffer): ContainerFiles {
   return {
     dir: '/',

@@ -30,7 +30,7 @@ export function chooseSsh(mode: SshMode, present: ReadonlySet<string>, image: st
   }
   if (server && client !== undefined) return { kind: 'image', reason: `auto: the image has OpenSSH (${OPENSSH_SERVER}, ${client})` };
   const missing = [...(server ? [] : [OPENSSH_SERVER]), ...(client === undefined ? ['ssh client'] : [])].join(' or ');
-  return { kind: 'builtin', reason: `auto: the image has no ${missing}; the built-in ssh (Dropbear) is put into the container at ${BUILTIN_BINARY}` };
+  return { kind: 'builtin', reason: `auto: the image has no ${missing}; the built-in ssh (Dropbear) is mounted at ${BUILTIN_BINARY}` };
 }
 
 export function parseSshMode(value: string | undefined): SshMode {

@@ -22,6 +22,8 @@ const root = process.getuid?.() === 0;
 const hasBindfs = root && execa('sh', ['-c', 'command -v bindfs']).then((r) => r.exitCode === 0, () => false);
 let work: string;
 let home: string;
+/** The node's cache (its memory of what the daemon took) starts empty: TMPDIR of the runs. */
+let tmp: string;
 const mounted: string[] = [];
 const PACKAGE_FILES = ['bin/srun-docker', 'bin/package.json', 'dist/launch.cjs', 'dist/srun-docker.cjs', 'dist/dropbearmulti'];
 
@@ -37,7 +39,8 @@ beforeAll(async () => {
   if (!root || !(await hasBindfs)) return;
   work = mkdtempSync(join(user.home, 'root-squash-'));
   home = join(work, 'home');
-  for (const dir of [work, home, join(work, 'real'), join(work, 'real-pkg'), join(home, '.srun-docker'), join(home, 'pkg')]) {
+  tmp = join(work, 'tmp');
+  for (const dir of [work, home, tmp, join(work, 'real'), join(work, 'real-pkg'), join(home, '.srun-docker'), join(home, 'pkg')]) {
     mkdirSync(dir, { recursive: true });
     chownSync(dir, user.uid, user.gid);
   }
@@ -67,12 +70,14 @@ describe('a home whose job directory the root daemon cannot reach (NFS root_squa
   });
 
   it.skipIf(!root).each([
-    ["the image's OpenSSH", JOB_IMAGE, 'image'],
-    ['the built-in ssh', JOB_IMAGE, 'builtin'],
-  ])('a job runs with %s, srun-docker installed in the home: its user is known in the container, ssh to its own node works, nothing is left', async (_name, image, ssh) => {
+    ["the image's OpenSSH", 'the first job on the node: its mount fails, the files are written in instead', JOB_IMAGE, 'image'],
+    ['the built-in ssh', 'the node remembers: written in at once', JOB_IMAGE, 'builtin'],
+  ])('a job runs with %s, srun-docker installed in the home (%s): its user is known in the container, ssh to its own node works, nothing is left', async (_name, when, image, ssh) => {
     const job = writeJobScript(work, 'squash.sh', 'echo "me=$(id -un) home=$HOME passwd=$(getent passwd "$(id -un)" | cut -d: -f1,3)"; ssh "$(hostname)" "echo ssh ok: \\$(id -un)"; exit 3');
-    const run = await runCli([`--container=${image}`, `--script=${job}`, `--ssh=${ssh}`], { cwd: work, env: { HOME: home }, timeoutMs: 120_000, bin: join(home, 'pkg', 'bin', 'srun-docker') });
+    const run = await runCli([`--container=${image}`, `--script=${job}`, `--ssh=${ssh}`, "--verbose"], { cwd: work, env: { HOME: home, TMPDIR: tmp }, timeoutMs: 120_000, bin: join(home, 'pkg', 'bin', 'srun-docker') });
     expect(run.exitCode, run.all).toBe(3);
+    const fellBack = run.stderr.includes("cannot mount srun-docker's files");
+    expect(fellBack, run.stderr).toBe(when.startsWith('the first job'));
     expect(run.stdout, run.all).toContain(`me=${user.name} home=${home} passwd=${user.name}:${user.uid}`);
     expect(run.stdout, run.all).toContain(`ssh ok: ${user.name}`);
     expect(await containersOf(user.name)).toEqual([]);

@@ -142,14 +142,14 @@ describe('--dry-run: which ssh, and the script where the image has its directory
     expect(bindsOf(preview)).toContain('/opt/jobs:/opt/jobs');
   });
 
-  it("says which ssh and why: the image's OpenSSH, the built-in one put into the container (never mounted), or not known without the image", () => {
+  it("says which ssh and why: the image's OpenSSH, the built-in one mounted read-only, or not known without the image", () => {
     const withOpenSsh = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
     expect(formatDryRun(withOpenSsh)).toContain('ssh: image (auto: the image has OpenSSH (/usr/sbin/sshd, /usr/bin/ssh))');
     expect(withOpenSsh.nodes[0]?.container.Cmd?.[0]).toMatch(/^exec \/usr\/sbin\/sshd -D -e -f /);
 
     const without = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin' });
-    expect(formatDryRun(without)).toContain('ssh: builtin (auto: the image has no /usr/sbin/sshd or ssh client; the built-in ssh (Dropbear) is put into the container at /.srun-docker/ssh/dropbearmulti)');
-    expect(bindsOf(without).some((b) => b.includes('dropbearmulti'))).toBe(false);
+    expect(formatDryRun(without)).toContain('ssh: builtin (auto: the image has no /usr/sbin/sshd or ssh client; the built-in ssh (Dropbear) is mounted at /.srun-docker/ssh/dropbearmulti)');
+    expect(bindsOf(without).some((b) => b.endsWith(':/.srun-docker/ssh/dropbearmulti:ro'))).toBe(true);
     expect(without.nodes[1]?.container.Cmd?.[0]).toContain('exec /.srun-docker/ssh/dropbearmulti dropbear');
     expect(without.sshMaterial).toContain('/home/alice/.srun-docker/jobs/77.0/nodes/dgx02.ssh_host_ed25519_key.dropbear');
 

@@ -21,6 +21,7 @@ function spec(overrides: Partial<ContainerSpecInput> & { dockoptsText?: string }
     identity: IDENTITY,
     cwd: '/home/alice',
     neededPaths: [],
+    fileBinds: [],
     datamnts: [],
     env: [],
     dockopts: parseDockopts(dockoptsText, {}),

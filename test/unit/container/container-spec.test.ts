@@ -23,6 +23,7 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
     identity: IDENTITY,
     cwd: '/home/alice/work',
     neededPaths: ['/home/alice/work'],
+    fileBinds: ['/home/alice/.srun-docker/jobs/7.0/n1/passwd:/etc/passwd:ro', '/home/alice/.srun-docker/jobs/7.0/n1/group:/etc/group:ro'],
     datamnts: [],
     env: [],
     dockopts: parseDockopts('', {}),
@@ -43,7 +44,11 @@ function input(overrides: Partial<ContainerSpecInput> = {}): ContainerSpecInput 
 
 const spec = (o: Partial<ContainerSpecInput> = {}) => buildContainerSpec(input(o));
 const hostConfig = (o: Partial<ContainerSpecInput> = {}): Docker.HostConfig => spec(o).HostConfig ?? {};
-const BASE_BINDS = ['/home/alice:/home/alice'];
+const BASE_BINDS = [
+  '/home/alice:/home/alice',
+  '/home/alice/.srun-docker/jobs/7.0/n1/passwd:/etc/passwd:ro',
+  '/home/alice/.srun-docker/jobs/7.0/n1/group:/etc/group:ro',
+];
 
 describe('buildContainerSpec: the user', () => {
   it('runs as uid:gid with HOME and USER, in the cwd, on the host network', () => {
@@ -62,8 +67,12 @@ describe('buildContainerSpec: the user', () => {
     expect(s.Env).toEqual(expect.arrayContaining(['A=1', 'B=2']));
   });
 
-  it('mounts the home and nothing else of it: passwd and group are written into the container (a root daemon may not reach into the home)', () => {
+  it('mounts the home and the generated passwd/group read-only', () => {
     expect(hostConfig().Binds).toEqual(BASE_BINDS);
+  });
+
+  it('where the daemon writes them in instead, only the home is mounted', () => {
+    expect(hostConfig({ fileBinds: [] }).Binds).toEqual(['/home/alice:/home/alice']);
   });
 });
 

@@ -1,6 +1,6 @@
 import type Docker from 'dockerode';
 import { describe, expect, it, vi } from 'vitest';
-import { createAndStart, ensureImage, removeStaleNamed, userFiles } from '../../../src/container/container.js';
+import { createAndStart, ensureImage, mountOfOwnFailed, removeStaleNamed, userFiles } from '../../../src/container/container.js';
 import type { ContainerFacts } from '../../../src/docker/client.js';
 import { ImageNotFoundError } from '../../../src/docker/errors.js';
 import { LaunchError } from '../../../src/platform/errors.js';
@@ -221,5 +221,22 @@ describe('userFiles', () => {
     expect([...fs.files.keys()].filter((p) => p.endsWith('/passwd')).every((p) => p.startsWith(image.cacheDir))).toBe(true);
     await userFiles(docker, { ...image, id: 'sha256:other' }, identity, fs, {});
     expect(docker.imageFileReads).toBe(2);
+  });
+});
+
+describe('mountOfOwnFailed', () => {
+  const binds = ['/home/a/.srun-docker/jobs/7.0/nodes/n1.etc/passwd:/etc/passwd:ro', '/home/a/pkg/dist/dropbearmulti:/.srun-docker/ssh/dropbearmulti:ro'];
+
+  it("is a failed start that names one of srun-docker's own bind sources (as Docker says it of a home on NFS with root_squash)", () => {
+    const docker = new Error(
+      "(HTTP code 500) server error - error while creating mount source path '/home/a/.srun-docker/jobs/7.0/nodes/n1.etc/passwd': mkdir /home/a/.srun-docker: permission denied",
+    );
+    expect(mountOfOwnFailed(new LaunchError('container did not start: x', { cause: docker }), binds)).toBe(true);
+    expect(mountOfOwnFailed(new Error("statfs /home/a/pkg/dist/dropbearmulti: permission denied"), binds)).toBe(true);
+  });
+
+  it('is not any other failure, nor one of a mount the user asked for', () => {
+    expect(mountOfOwnFailed(new Error('OCI runtime create failed: rlimit type 8'), binds)).toBe(false);
+    expect(mountOfOwnFailed(new Error("error while creating mount source path '/data/x': permission denied"), binds)).toBe(false);
   });
 });

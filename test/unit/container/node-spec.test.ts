@@ -25,7 +25,7 @@ function planFor(nodeName: string, role: 'coordinator' | 'worker', more: Partial
 
 function specFor(nodeName: string, role: 'coordinator' | 'worker', terminal?: boolean, gpus: string[] = [], more: Partial<Parameters<typeof runOptions>[0]> = {}, env: Record<string, string> = {}) {
   const { options, plan } = planFor(nodeName, role, more, env);
-  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus, resources: {}, engine: ROOT_DOCKER, imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, terminal };
+  const facts = { identity: aliceIdentity(), cwd: '/home/alice/work', gpus, resources: {}, engine: ROOT_DOCKER, imageHas: () => true, imagePath: '/usr/bin:/bin', ssh: 'image' as const, fileBinds: ['/p:/etc/passwd:ro', '/g:/etc/group:ro'], terminal };
   return nodeContainerSpec(options, plan, facts);
 }
 

@@ -133,6 +133,7 @@ function specInput(overrides: Partial<Parameters<typeof buildContainerSpec>[0]>)
     image: 'img:1',
     identity: { user: 'alice', uid: 1001, gid: 1001, home: '/home/alice', shell: '/bin/bash', groups: [], passwdLine: '', groupLines: [] },
     cwd: '/home/alice/work',
+    fileBinds: [],
     neededPaths: [],
     datamnts: [],
     env: [],
