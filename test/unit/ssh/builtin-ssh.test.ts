@@ -183,6 +183,8 @@ describe('the ssh wrapper of the built-in ssh', () => {
     ["Horovod's check", ['-o', 'PasswordAuthentication=no', '-o', 'StrictHostKeyChecking=no', 'n2', 'true'], '[dbclient][-p][12001][n2][true]'],
     ["options after the host, as OpenSSH takes them (Horovod's ssh with horovodrun -p)", ['-o', 'StrictHostKeyChecking=no', 'n2', '-p', '2222', '-i', '/k', 'cd /w', '&&', 'python3', '-x'], '[dbclient][-i][/k][-p][2222][n2][cd /w][&&][python3][-x]'],
     ['options after the host, then no command', ['n2', '-q'], '[dbclient][-q][-p][12001][n2]'],
+    ['-- ends the options before the host: what follows the host is the command', ['-p', '2222', '--', 'n2', '-x', 'ls'], '[dbclient][-p][2222][n2][-x][ls]'],
+    ['-- after the host: the rest is the command, options or not', ['n2', '-q', '--', '-p', 'ls'], '[dbclient][-q][-p][12001][n2][-p][ls]'],
     ["rsync's -l user host", ['-l', 'alice', 'n1', 'rsync', '--server', '-e.Lsfx', '.', '/tmp/x'], '[dbclient][-p][12001][-l][alice][n1][rsync][--server][-e.Lsfx][.][/tmp/x]'],
   ])('%s', (_name, args, expected) => {
     const out = run(...args);
