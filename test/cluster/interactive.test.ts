@@ -71,6 +71,8 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
       // a full-screen program over ssh -t: its screen kept in a file (top clears the pane when it ends)
       'say \'ssh -t node2 top -n 1 >/tmp/top.out; echo "top: $(grep -ac "load average" /tmp/top.out) $(grep -ac "failed tty get" /tmp/top.out)"\'',
       'say \'stty size\'',
+      // the size of the terminal srun gave the step, which srun-docker reads: who lost a 0x0 start
+      `echo "STEP-PTY: $(docker exec node1 sh -c 'p=$(pgrep -u alice -o -f "srun-docker --container"); stty -F "$(readlink /proc/$p/fd/0)" size' 2>&1)"`,
       't resize-window -x 100 -y 30; sleep 1',
       'say \'echo "size now $(stty size)"\'',
       't send-keys "sleep 100" Enter; sleep 1.5',
@@ -88,14 +90,21 @@ describe('srun -N2 --pty srun-docker --script=/bin/bash, on a real terminal (tmu
         const result = await execa('bash', ['-c', driver], { reject: false, timeout: 150_000 });
         screen = result.stdout;
         // Slurm's own srun sometimes fails to accept its pty's window-size connection (it says so, and the
-        // job sees a 0x0 terminal): that is the test bed's srun, not srun-docker; such a session is run once more
-        if (!screen.includes('srun: error: pty: accept failure')) break;
-        console.log(`[interactive] srun's pty accept failed (attempt ${attempt}); running the session again`);
+        // job sees a 0x0 terminal): that is the test bed's srun, not srun-docker; such a session is run once
+        // more. Seen once without srun's line too (fresh-clone CI of c9d79da: the job's first `stty size`
+        // 0 0, the resize after it 30 100): a 0x0 start is run again only when the step's own terminal,
+        // which srun-docker reads, was 0x0 as well; a size srun-docker did not pass on fails here.
+        const stepPty = /^STEP-PTY: (.*)$/m.exec(screen)?.[1]?.trim();
+        const srunLostTheSize = screen.includes('srun: error: pty: accept failure') || (/^0 0$/m.test(screen) && stepPty === '0 0');
+        if (!srunLostTheSize) break;
+        console.log(`[interactive] srun gave the step a 0x0 terminal (attempt ${attempt}); running the session again`);
       }
     } finally {
       rmSync(session, { force: true });
       rmSync(socket, { force: true });
     }
+    // the terminal srun gave the step on node1 (srun-docker's own), read from outside the job
+    expect(/^STEP-PTY: (.*)$/m.exec(screen)?.[1]?.trim(), screen).toBe('40 120');
     expect(screen).toMatch(/^np=2 hostlist=node1:1,node2:1$/m);
     expect(screen).toMatch(/^\/dev\/pts\/\d+$/m);
     expect(screen).toMatch(/^node2$/m);
