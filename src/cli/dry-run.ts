@@ -6,11 +6,12 @@ import type { Identity } from '../container/identity.js';
 import type { StepResources } from '../slurm/resources.js';
 import { buildJobEnv } from '../plan/job-env.js';
 import { nodeEtcDir, nodeHostKeyPath } from '../plan/jobdir.js';
-import { builtinBind, dropbearHostPath } from '../ssh/builtin.js';
+import { dropbearHostPath } from '../ssh/builtin.js';
+import { ownFileBinds } from '../container/container.js';
 import { nodeContainerSpec } from '../container/node-spec.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { buildLaunchPlan, type HostFacts, type LaunchPlan } from '../plan/plan.js';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { builtinPaths } from '../ssh/paths.js';
 import { chooseSsh, type SshChoice } from '../ssh/server.js';
 import { InternalError } from '../platform/errors.js';
@@ -112,10 +113,7 @@ function previewNode(
     imageHas: (path) => image?.present.has(path) ?? path === dirname(plan.scriptPath),
     imagePath: image?.path ?? '<image PATH>',
     ssh: facts.ssh.kind,
-    fileBinds: [
-      ...['passwd', 'group'].map((name) => `${join(nodeEtcDir(plan.jobDir, plan.node), name)}:/etc/${name}:ro`),
-      ...(facts.ssh.kind === 'builtin' ? [builtinBind(dropbearHostPath())] : []),
-    ],
+    fileBinds: ownFileBinds(nodeEtcDir(plan.jobDir, plan.node), facts.ssh.kind === 'builtin' ? dropbearHostPath() : undefined),
   });
   const resources = resourcesOf(container);
   if (plan.role === 'worker') return { node: plan.node, role: plan.role, container, resources };

@@ -9,6 +9,7 @@ import { mergeGroup, mergePasswd, type Identity } from './identity.js';
 import type { Logger } from '../platform/log.js';
 import type { PullPolicy } from '../plan/run-options.js';
 import { LABELS } from '../plan/labels.js';
+import { builtinBind } from '../ssh/builtin.js';
 
 /** The image present locally (pulled when the policy allows), with its config, and whether it was pulled. */
 export async function ensureImage(
@@ -42,6 +43,18 @@ export interface NodeFiles {
   binds: string[];
 }
 
+/**
+ * Pure: the binds of a node's own files when they are mounted: its passwd and group from its private
+ * folder (where prepareNode writes them), the built-in ssh from this host when it is used.
+ */
+export function ownFileBinds(privateDir: string, builtinPath: string | undefined): string[] {
+  const etc = USER_FILE_NAMES.map((name) => `${join(privateDir, name)}:/etc/${name}:ro`);
+  return builtinPath === undefined ? etc : [...etc, builtinBind(builtinPath)];
+}
+
+/** The files userFiles makes, by their names in /etc. */
+const USER_FILE_NAMES = ['passwd', 'group'] as const;
+
 /** Whether a failed start was the daemon unable to reach one of these bind sources (it names the path). */
 export function mountOfOwnFailed(error: unknown, binds: readonly string[]): boolean {
   const message = error instanceof Error ? `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}` : String(error);
@@ -51,10 +64,8 @@ export function mountOfOwnFailed(error: unknown, binds: readonly string[]): bool
 /** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */
 export async function userFiles(docker: DockerClient, image: ImageRef, identity: Identity, fs: FileSystem, labels: Record<string, string>): Promise<(ContainerFile & { content: string })[]> {
   const files = await imageUserFiles(docker, image, fs, labels);
-  return [
-    { name: 'passwd', content: mergePasswd(files.passwd, identity), mode: 0o644 },
-    { name: 'group', content: mergeGroup(files.group, identity), mode: 0o644 },
-  ];
+  const content = { passwd: mergePasswd(files.passwd, identity), group: mergeGroup(files.group, identity) };
+  return USER_FILE_NAMES.map((name) => ({ name, content: content[name], mode: 0o644 }));
 }
 
 export interface ImageRef {

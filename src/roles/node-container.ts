@@ -1,4 +1,4 @@
-import { createAndStart, ensureImage, imagePaths, mountOfOwnFailed, removeStaleNamed, userFiles, type FileDelivery, type NodeFiles } from '../container/container.js';
+import { createAndStart, ensureImage, imagePaths, mountOfOwnFailed, ownFileBinds, removeStaleNamed, userFiles, type FileDelivery, type NodeFiles } from '../container/container.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../platform/fs.js';
 import type { Identity } from '../container/identity.js';
@@ -6,7 +6,7 @@ import type { Logger } from '../platform/log.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { dirname, join } from 'node:path';
 import { readFile } from 'node:fs/promises';
-import { builtinBind, builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
+import { builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
 import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
@@ -150,7 +150,7 @@ export async function prepareNode(
   await cleared;
   const files: NodeFiles = {
     put: [{ dir: '/etc', files: etcFiles }, ...(dropbear === undefined ? [] : [builtinFiles(dropbear)])],
-    binds: [...etcFiles.map((f) => `${join(ctx.privateDir, f.name)}:/etc/${f.name}:ro`), ...(dropbear === undefined ? [] : [builtinBind(dropbearHostPath())])],
+    binds: ownFileBinds(ctx.privateDir, dropbear === undefined ? undefined : dropbearHostPath()),
   };
   const variables = containerVariables(facts.env, nodeContainerEnv(plan, ctx.identity, ctx.gpus));
   return { facts, files, delivery, hostKey, ssh, present, session, containerVariables: variables };
