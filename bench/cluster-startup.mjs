@@ -4,7 +4,7 @@
 // srun -N3 true — interleaved, repeated, printed as a table with ratios and srun-docker's own phases.
 //
 //   node bench/cluster-startup.mjs [--runs=7] [--nodes=3,1] [--homes=plain,caching] [--reuse]
-//        [--compare=LABEL=BUNDLE,...] [--ssh] [--ops-seconds=10 | --ops-seconds=0]   (npm run bench:cluster)
+//        [--compare=LABEL=BUNDLE,...] [--ssh] [--ops-seconds=10 | --ops-seconds=0] [--srun-opts=-c2]   (npm run bench:cluster)
 // --ssh: the same job with the built-in ssh (--ssh=builtin) in the same rounds, in the same image (which has
 // OpenSSH), and its paired ratio to the image's OpenSSH (issue #14's target: within 1.1x).
 // --nodes: the job sizes to measure, each against its own floor; 1 shows one node's own overhead,
@@ -17,6 +17,11 @@
 // --compare: other single-file builds (e.g. of an earlier commit) run side by side in the same rounds,
 // copied into the cluster's shared home; the paired ratio (each run against the floor of its own
 // round) is the figure to compare, as this machine's speed drifts between minutes.
+// --srun-opts: srun options for every command of the rounds, floor included (space-separated). `-c2` gives
+// each task its node's two CPUs: on this test bed every node's CPU 0 is the same core of the machine, so
+// with SLURM's default one core per task (task/affinity) the three nodes' srun-docker processes, and the
+// containers it holds to the step's CPUs, all share that one core, where the floor's containers are
+// held to nothing (bench/README.md, 4 Dec 19:30).
 import { execa } from 'execa';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -47,21 +52,39 @@ const NODES = ['node1', 'node2', 'node3'];
 const COMPARE = args.compare ? String(args.compare).split(',').map((pair) => pair.split('=')) : [];
 const BUILTIN = args.ssh === true;
 const BUILTIN_NAME = (n) => `${SRUN_DOCKER(n)} --ssh=builtin`;
-const SRUN_DOCKER = (n) => `srun -N${n} srun-docker --script=/bin/true`;
+const SRUN_OPTS = args['srun-opts'] ? String(args['srun-opts']).split(' ').filter(Boolean) : [];
+/** `srun [--srun-opts] -N<n>`, as a command and as its label. */
+const SRUN = (n) => ['srun', ...SRUN_OPTS, `-N${n}`];
+const SRUN_LABEL = (n) => SRUN(n).join(' ');
+const SRUN_DOCKER = (n) => `${SRUN_LABEL(n)} srun-docker --script=/bin/true`;
 /** Where a --compare build is copied, in the cluster's shared home (its extension kept: .mjs and .cjs builds run differently). */
 const compared = (label, path) => `.bench/${label}${extname(path)}`;
+/**
+ * What a --compare build is run as: a .cjs build through this checkout's dist/launch.cjs, as
+ * bin/srun-docker runs dist/ (compiled with V8's code cache on each node, so that it is compared with
+ * the installed command on equal terms); an .mjs build as it is.
+ */
+const launched = (label, path) => (extname(path) === '.cjs' ? `.bench/${label}.launch.cjs` : compared(label, path));
+// each build its own cache directory: a launcher keeps one build's cache per directory and removes the others'
+const launcherOf = (label, path) =>
+  [
+    `const { join } = require('node:path');`,
+    `const cache = join(require('node:os').tmpdir(), \`srun-docker-code-cache-bench-${label}-\${process.getuid()}\`);`,
+    `require(${JSON.stringify(`${PROJECT}dist/launch.cjs`)}).runBundle(join(__dirname, ${JSON.stringify(`${label}${extname(path)}`)}), { ...process.env, SRUN_DOCKER_CODE_CACHE: cache });`,
+    '',
+  ].join('\n');
 
 /** The three commands on n nodes: srun alone, the floor, srun-docker. */
 function variants(n) {
   return {
-    [`srun -N${n} true`]: ['srun', `-N${n}`, 'true'],
-    [`srun -N${n} docker run --rm --network=host IMG true`]: ['srun', `-N${n}`, 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
-    [SRUN_DOCKER(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
-    ...(BUILTIN ? { [BUILTIN_NAME(n)]: ['srun', `-N${n}`, 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--ssh=builtin'] } : {}),
+    [`${SRUN_LABEL(n)} true`]: [...SRUN(n), 'true'],
+    [`${SRUN_LABEL(n)} docker run --rm --network=host IMG true`]: [...SRUN(n), 'docker', 'run', '--rm', '--network=host', IMAGE, 'true'],
+    [SRUN_DOCKER(n)]: [...SRUN(n), 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+    ...(BUILTIN ? { [BUILTIN_NAME(n)]: [...SRUN(n), 'srun-docker', `--container=${IMAGE}`, '--script=/bin/true', '--ssh=builtin'] } : {}),
     ...Object.fromEntries(
       COMPARE.map(([label, path]) => [
         `${SRUN_DOCKER(n)}, build ${label}`,
-        ['srun', `-N${n}`, 'node', `/home/alice/${compared(label, path)}`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
+        [...SRUN(n), 'node', `/home/alice/${launched(label, path)}`, `--container=${IMAGE}`, '--script=/bin/true', '--timings'],
       ]),
     ),
   };
@@ -121,6 +144,7 @@ for (const home of HOMES) {
     for (const [label, path] of COMPARE) {
       copyFileSync(path, `${ALICE_HOME}/${compared(label, path)}`);
       chmodSync(`${ALICE_HOME}/${compared(label, path)}`, 0o644);
+      if (launched(label, path) !== compared(label, path)) writeFileSync(`${ALICE_HOME}/${launched(label, path)}`, launcherOf(label, path), { mode: 0o644 });
     }
     // --runs=0: only the count of home operations
     if (RUNS > 0) for (const n of NODE_COUNTS) summary.push({ home, n, ...(await measure(n)) });
@@ -128,6 +152,7 @@ for (const home of HOMES) {
     if (OPS_SECONDS > 0) await countHomeOps(home, OPS_SECONDS).catch((error) => console.log(`\ncounting home operations on the ${home} home failed: ${error.message}`));
   } finally {
     rmSync(`${ALICE_HOME}/.bench`, { recursive: true, force: true });
+    for (const node of NODES) for (const [label] of COMPARE) await onNode(node, ['rm', '-rf', `/tmp/srun-docker-code-cache-bench-${label}-1000`]);
     if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
   }
 }

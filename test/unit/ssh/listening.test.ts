@@ -44,6 +44,43 @@ describe('tcpListening: both tables', () => {
   });
 });
 
+describe('waitForSshdListening: the IPv4 table first', () => {
+  /** A clock that moves 10 ms at every look, and the tables read with the time each was read at. */
+  function setUp(tables: Record<string, string | undefined>) {
+    let t = 0;
+    const reads: { path: string; at: number }[] = [];
+    const read = async (path: string): Promise<string> => {
+      reads.push({ path, at: t });
+      const table = tables[path];
+      if (table === undefined) throw new Error('ENOENT');
+      return table;
+    };
+    const input = { port: 12345, maxMs: 5_000, intervalMs: 1, stillWorthWaiting: () => Promise.resolve(true), signal: new AbortController().signal, now: () => (t += 10) };
+    return { reads, wait: () => waitForSshdListening(input, read) };
+  }
+
+  it('reads only /proc/net/tcp for the first 100 ms; a server listening on IPv6 alone is still seen after them', async () => {
+    const { reads, wait } = setUp({ '/proc/net/tcp': TCP, '/proc/net/tcp6': TCP6 }); // 12345 only in tcp6
+    expect(await wait()).toBe(true);
+    const v6 = reads.filter((r) => r.path === '/proc/net/tcp6');
+    expect(v6.length).toBeGreaterThan(0);
+    expect(Math.min(...v6.map((r) => r.at))).toBeGreaterThanOrEqual(100);
+    expect(reads.filter((r) => r.at < 100).every((r) => r.path === '/proc/net/tcp')).toBe(true);
+  });
+
+  it('a listener in the IPv4 table is found without reading the IPv6 one', async () => {
+    const { reads, wait } = setUp({ '/proc/net/tcp': TCP.replace(':2E5C', ':3039'), '/proc/net/tcp6': TCP6 });
+    expect(await wait()).toBe(true);
+    expect(reads.map((r) => r.path)).toEqual(['/proc/net/tcp']);
+  });
+
+  it('an unreadable IPv4 table: the IPv6 one answers from the first look', async () => {
+    const { reads, wait } = setUp({ '/proc/net/tcp6': TCP6 });
+    expect(await wait()).toBe(true);
+    expect(reads.map((r) => r.path)).toEqual(['/proc/net/tcp', '/proc/net/tcp', '/proc/net/tcp6']);
+  });
+});
+
 describe('against a real listener on loopback', () => {
   const servers: Server[] = [];
   afterEach(async () => {
