@@ -196,9 +196,10 @@ class CoordinatorRun {
     session.startInput();
     if (terminal !== undefined) scope.defer('restore the terminal', onTerminal(terminal, session, deps.log));
     const hasEnded = (): boolean => ended;
-    // with workers, this node's own sshd must listen too (pdsh-style launchers log in to every host,
-    // this one included); a one-node job starts without waiting for it
-    const ownSshd = this.workers.length > 0 ? waitForOwnSshd(deps, ctx, hasEnded) : Promise.resolve();
+    // this node's own sshd must listen too, on one node as well: pdsh-style launchers, and scripts
+    // that ssh to every host of $hostlist, log in to this one (started at once, 1 job in 15 found
+    // nothing listening yet)
+    const ownSshd = waitForOwnSshd(deps, ctx, hasEnded);
     ownSshd.catch(() => undefined); // awaited by waitUntilReady, after the workers
     const go = async (): Promise<void> => (await prepared.control).go(prepared.nonce);
     return { session, hasEnded, go, readiness, ownSshd, jobFiles: (reports) => jobFiles ?? writeFilesFor(reports) };
@@ -207,8 +208,8 @@ class CoordinatorRun {
   /** Every worker's sshd took a login and this node's listens: the job's files are written, its variables returned. */
   async waitUntilReady(started: Started): Promise<Record<string, string>> {
     const reports = await started.readiness;
-    await started.ownSshd;
-    const env = await started.jobFiles(reports);
+    // the job's files are written while this node's own sshd may still be starting (a one-node job waits for nothing else)
+    const [, env] = await allSettledOrFirstError([started.ownSshd, started.jobFiles(reports)]);
     if (started.hasEnded()) throw await containerStopped(this.deps.fs, this.ctx.plan);
     this.facts.flush();
     return env;

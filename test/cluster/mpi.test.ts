@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { NODES } from './support/cluster.js';
-import { ALLREDUCE_JOB, allreduceRanks, jobLine, srunDocker } from './support/jobs.js';
+import { asAlice, MPI_IMAGE, NODES, writeAliceFile } from './support/cluster.js';
+import { ALLREDUCE_JOB, allreduceRanks, jobLine, srunDocker, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -43,6 +43,16 @@ describe('srun srun-docker: mpi4py allreduce across node containers', () => {
     expect(job?.hostlist).toBe(`${job?.host}:1`);
     expect(allreduceRanks(run.stdout), run.all).toEqual([{ rank: 0, size: 1, host: job?.host, sum: 1, expected: 1, ok: true }]);
     expect(run.stderr).not.toMatch(/waiting for \d+ worker/);
+  });
+
+  it("srun -N1, 8 jobs in a row: a script that logs in to its own node at once (as one that ssh's to every host of $hostlist does) reaches it every time", async () => {
+    const job = await writeAliceFile(`${WORK}/ssh-own-node.sh`, '#!/bin/sh\nssh "${hostlist%%:*}" \'echo "own node answers: $(hostname)"\'\n');
+    // one srun step after another in one shell: 8 jobs cost one round trip to the cluster
+    const loop = `for i in 1 2 3 4 5 6 7 8; do srun -N1 srun-docker --container=${MPI_IMAGE} --script=${job} || echo "job $i failed: $?"; done`;
+    const run = await asAlice(['bash', '-c', loop], { timeoutMs: 180_000 });
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stdout.split('\n').filter((l) => l.startsWith('own node answers: ')), run.all).toHaveLength(8);
+    expect(run.all).not.toMatch(/failed|refused/);
   });
 
   it('--nodelist=node[2-3] on a 3-node step: only node2 and node3 run, node2 coordinates', async () => {

@@ -41,13 +41,10 @@ afterAll(async () => {
   rmSync(work, { recursive: true, force: true });
 });
 
-/** A one-node job starts without waiting for its own node's ssh server: until it takes a login. */
-const WAIT_OWN = 'i=0; while [ $i -lt 50 ] && ! ssh "$(hostname)" true 2>/dev/null; do sleep 0.1; i=$((i + 1)); done';
 
 // ssh to its own node, the uid on the far side, scp there and back, the --envlist variable, OpenSSH-style options
 const SSH_JOB = [
   'h=$(hostname)',
-  WAIT_OWN,
   "ssh \"$h\" 'echo far uid=$(id -u) MYVAR=$MYVAR np=$np rank=$NODE_RANK'",
   'echo "ssh rc=$?"',
   'echo payload >"$HOME/.cache-src-$$"',
@@ -89,7 +86,7 @@ describe('the built-in ssh (Dropbear) in images without OpenSSH', () => {
     for (const [name, text] of planted) writeFileSync(join(dir, name), text, { mode: 0o600 });
     for (const name of ['', ...planted.keys()]) chownSync(join(dir, name), user.uid, user.gid);
     try {
-      const job = shScript(`own-ssh-${image.replace(/\W/g, '_')}.sh`, `${WAIT_OWN}\nssh "$(hostname)" 'echo far ok'; echo "ssh rc=$?"`);
+      const job = shScript(`own-ssh-${image.replace(/\W/g, '_')}.sh`, `ssh "$(hostname)" 'echo far ok'; echo "ssh rc=$?"`);
       const result = await runCli([`--container=${image}`, `--script=${job}`], { cwd: work });
       expect(result.exitCode, result.all).toBe(0);
       expect(result.stdout).toContain('far ok');
@@ -102,7 +99,7 @@ describe('the built-in ssh (Dropbear) in images without OpenSSH', () => {
   });
 
   it('--ssh=builtin in an image that has OpenSSH; --ssh=image where it has none is a clear error', async () => {
-    const job = shScript('builtin.sh', `${WAIT_OWN}\nssh "$(hostname)" 'readlink /proc/$PPID/exe; echo far ok'`);
+    const job = shScript('builtin.sh', `ssh "$(hostname)" 'readlink /proc/$PPID/exe; echo far ok'`);
     const builtin = await runCli([`--container=${JOB_IMAGE}`, `--script=${job}`, '--ssh=builtin'], { cwd: work });
     expect(builtin.exitCode, builtin.all).toBe(0);
     expect(builtin.stdout).toContain('/.srun-docker/ssh/dropbearmulti');
@@ -116,8 +113,7 @@ describe('the built-in ssh (Dropbear) in images without OpenSSH', () => {
     const job = shScript(
       'refused.sh',
       [
-        WAIT_OWN,
-        'h=$(hostname); k=/tmp/other-key',
+              'h=$(hostname); k=/tmp/other-key',
         '/.srun-docker/ssh/dropbearmulti dropbearkey -t ed25519 -f "$k" >/dev/null 2>&1',
         'HOME=/tmp /.srun-docker/ssh/dropbearmulti dbclient -y -i "$k" -p "$sshdport" "$h" echo should-not-run </dev/null; echo "other key rc=$?"',
         'stat -c "%a %n" "$sshconfigdir"/nodes/*.dropbear "$sshconfigdir"/dbclient-home/.ssh/id_dropbear "$sshconfigdir"/authorized_keys',
@@ -162,8 +158,7 @@ describe('rsync -e ssh over the built-in ssh', () => {
       'rsync.sh',
       [
         'h=$(hostname)',
-        WAIT_OWN,
-        'src=$(mktemp -d) && mkdir -p "$src/a/b" && echo one >"$src/a/one.txt" && echo two >"$src/a/b/two.txt"',
+              'src=$(mktemp -d) && mkdir -p "$src/a/b" && echo one >"$src/a/one.txt" && echo two >"$src/a/b/two.txt"',
         'rsync -a -e ssh "$src/a/" "$h:/tmp/rsync-there/" && rsync -a -e ssh "$h:/tmp/rsync-there/" /tmp/rsync-back/',
         'echo "rsync rc=$?"',
         'echo "back: $(cat /tmp/rsync-back/one.txt) $(cat /tmp/rsync-back/b/two.txt)"',
@@ -178,7 +173,7 @@ describe('rsync -e ssh over the built-in ssh', () => {
 
 describe("the image's OpenSSH", () => {
   it('scp there and back (OpenSSH 9 speaks SFTP: the generated sshd_config has it)', async () => {
-    const job = shScript('scp.sh', [WAIT_OWN, 'h=$(hostname)', 'echo data >/tmp/a', 'scp /tmp/a "$h:/tmp/b" && scp "$h:/tmp/b" /tmp/c && echo "back: $(cat /tmp/c)"'].join('\n'));
+    const job = shScript('scp.sh', ['h=$(hostname)', 'echo data >/tmp/a', 'scp /tmp/a "$h:/tmp/b" && scp "$h:/tmp/b" /tmp/c && echo "back: $(cat /tmp/c)"'].join('\n'));
     const result = await runCli([`--container=${JOB_IMAGE}`, `--script=${job}`, '--verbose'], { cwd: work });
     expect(result.exitCode, result.all).toBe(0);
     expect(result.stderr).toContain("ssh: auto: the image has OpenSSH");

@@ -29,9 +29,10 @@ describe('the examples run as written, one node here', () => {
     expect(ok, run.all).toHaveLength(3);
   });
 
-  it('torchrun-ddp.sh: torchrun with two CPU processes agrees on the weights', async () => {
+  // on one node torchrun-ssh.sh runs torchrun in the job's own container (nothing to start over ssh)
+  it.each(['torchrun-ddp.sh', 'torchrun-ssh.sh'])('%s: torchrun with two CPU processes agrees on the weights', async (example) => {
     const run = await runCli(
-      ['--container=srun-docker/torch:bookworm', `--script=${PROJECT}examples/torchrun-ddp.sh`, '--slots_per_node=2', '--envlist=TORCHRUN_EXTRA_ARGS', '--', '--steps=3'],
+      ['--container=srun-docker/torch:bookworm', `--script=${PROJECT}examples/${example}`, '--slots_per_node=2', '--envlist=TORCHRUN_EXTRA_ARGS', '--', '--steps=3'],
       { cwd: work, env: { TORCHRUN_EXTRA_ARGS: '--redirects=1 --tee=1' } },
     );
     expect(run.exitCode, run.all).toBe(0);

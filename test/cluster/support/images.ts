@@ -35,6 +35,24 @@ export async function deriveNodeImages(tag: string, from: string, changes: reado
   );
 }
 
+/**
+ * An image made on `nodes` by running `script` (sh, as root, with no network) in a container of one
+ * they have, then docker commit: what a Dockerfile's RUN would make, without building or pulling.
+ * Removed with removeNodeImages.
+ */
+export async function runDerivedNodeImages(tag: string, from: string, script: string, nodes: readonly string[]): Promise<void> {
+  await Promise.all(
+    nodes.map(async (node) => {
+      const made = await onCluster(
+        node,
+        ['sh', '-c', 'set -e; c=$(docker create --pull=never --network=none --user=0 "$1" sh -c "$3"); trap \'docker rm "$c" >/dev/null\' EXIT; docker start -a "$c"; docker commit "$c" "$2" >/dev/null', 'sh', from, tag, script],
+        { user: 'root', timeoutMs: 120_000 },
+      );
+      if (made.exitCode !== 0) throw new Error(`${node}: deriving ${tag} from ${from} failed: ${made.all}`);
+    }),
+  );
+}
+
 export async function removeNodeImages(tags: readonly string[]): Promise<void> {
   await Promise.all(NODES.map((node) => onCluster(node, ['docker', 'rmi', '-f', ...tags], { user: 'root', timeoutMs: 60_000 })));
 }
