@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # npm test (which .ci/run calls): every depth on the plain home, then the cluster cases of issue 13
 # again on the caching home (CLUSTER_HOME=caching: bindfs caching lookups 30 s, like NFS; see
-# test/cluster/README.md), then the node-name case of issue 16 on a cluster whose SLURM names are
+# test/cluster/README.md), with the jobs of images that have no ssh (the built-in ssh, torchrun over
+# it) and the terminal and piped input, as users on an NFS home run them; then the node-name case of issue 16 on a cluster whose SLURM names are
 # not host names (CLUSTER_NODENAMES=aliased). Two vitest runs, one after the other, not two projects of one run: each
 # cluster run's global setup brings up its own cluster, only one can exist at a time (fixed
 # container names), and vitest may run projects' setups and files concurrently.
@@ -13,7 +14,7 @@
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." || exit 1
 
-DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts"
+DEFAULT_CACHING_FILES="test/cluster/home.test.ts test/cluster/mpi.test.ts test/cluster/sbatch.test.ts test/cluster/faults.test.ts test/cluster/channel.test.ts test/cluster/builtin-ssh.test.ts test/cluster/interactive.test.ts test/cluster/torchrun.test.ts"
 read -r -a caching_files <<<"${TIERS_CACHING_FILES-$DEFAULT_CACHING_FILES}"
 read -r -a aliased_files <<<"${TIERS_ALIASED_FILES-test/cluster/aliased.test.ts}"
 read -r -a plain_projects <<<"${TIERS_PLAIN_PROJECTS:-unit docker cluster}"
