@@ -113,6 +113,8 @@ export interface ContainerFacts {
   exitCode: number;
   labels: Record<string, string>;
   createdSeconds: number;
+  /** Its main process, as the daemon's host sees it (inspect only; 0 when it is not running). */
+  pid?: number;
 }
 
 export interface ContainerOutput {

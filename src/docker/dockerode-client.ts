@@ -181,6 +181,7 @@ async function inspectContainer(docker: Docker, idOrName: string): Promise<Conta
       exitCode: info.State.ExitCode,
       labels: info.Config.Labels ?? {},
       createdSeconds: Math.floor(Date.parse(info.Created) / 1000),
+      pid: info.State.Pid,
     };
   } catch (error) {
     if (statusOf(error) === 404) return undefined;

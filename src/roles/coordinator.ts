@@ -19,7 +19,7 @@ import { firstFreePort } from '../plan/ports.js';
 import { resolveSlots } from '../slurm/slots.js';
 import { ResourceScope } from '../platform/scope.js';
 import type { Terminal } from '../platform/terminal.js';
-import { containerStopped, imagePath, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
+import { containerStopped, imagePath, ownSshdListens, prepareNode, sshdNetDir, startNodeContainer, type NodeContext, type NodeDeps, type PreparedNode } from './node-container.js';
 
 /** Probes at once: enough to cover 1,000 nodes in a few rounds without a fork storm on one node. */
 export const READINESS_CONCURRENCY = 64;
@@ -199,15 +199,17 @@ class CoordinatorRun {
     // this node's own sshd must listen too, on one node as well: pdsh-style launchers, and scripts
     // that ssh to every host of $hostlist, log in to this one (started at once, 1 job in 15 found
     // nothing listening yet)
-    const ownSshd = waitForOwnSshd(deps, ctx, hasEnded);
-    ownSshd.catch(() => undefined); // awaited by waitUntilReady, after the workers
+    const ownSshd = sshdNetDir(deps, ctx, containerId).then((netDir) => waitForOwnSshd(deps, ctx, hasEnded, netDir));
+    // awaited by waitUntilReady; a failure there also ends the wait for the workers
+    ownSshd.catch((error: unknown) => stopWaiting.abort(error));
     const go = async (): Promise<void> => (await prepared.control).go(prepared.nonce);
     return { session, hasEnded, go, readiness, ownSshd, jobFiles: (reports) => jobFiles ?? writeFilesFor(reports) };
   }
 
   /** Every worker's sshd took a login and this node's listens: the job's files are written, its variables returned. */
   async waitUntilReady(started: Started): Promise<Record<string, string>> {
-    const reports = await started.readiness;
+    // this node's own sshd failing ends the wait for the workers at once
+    const reports = await Promise.race([started.readiness, started.ownSshd.then(() => new Promise<never>(() => undefined))]);
     // the job's files are written while this node's own sshd may still be starting (a one-node job waits for nothing else)
     const [, env] = await allSettledOrFirstError([started.ownSshd, started.jobFiles(reports)]);
     if (started.hasEnded()) throw await containerStopped(this.deps.fs, this.ctx.plan);
@@ -312,8 +314,8 @@ function onTerminal(terminal: Terminal, session: AttachedContainer, log: NodeDep
 }
 
 /** Until this node's sshd listens; a container that ended first is reported with sshd's own reason. */
-async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, hasEnded: () => boolean): Promise<void> {
-  const listening = await ownSshdListens(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !hasEnded());
+async function waitForOwnSshd(deps: NodeDeps, ctx: NodeContext, hasEnded: () => boolean, netDir: string | undefined): Promise<void> {
+  const listening = await ownSshdListens(deps, ctx.plan, ctx.options.timeoutSeconds * 1000, async () => !hasEnded(), netDir);
   if (!listening) {
     throw hasEnded()
       ? await containerStopped(deps.fs, ctx.plan)

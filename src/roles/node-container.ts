@@ -5,7 +5,7 @@ import type { Identity } from '../container/identity.js';
 import type { Logger } from '../platform/log.js';
 import type { RunOptions } from '../plan/run-options.js';
 import { dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
+import { readFile, readlink } from 'node:fs/promises';
 import { builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.js';
 import { sessionPath } from '../ssh/paths.js';
 import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
@@ -279,8 +279,32 @@ function warnEngineLimits(deps: NodeDeps, ctx: NodeContext): void {
  * Until this node's own sshd listens (true), or `maxMs` passed or `stillRunning` says the container
  * stopped (false): sshd will never listen then.
  */
-export function ownSshdListens(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>): Promise<boolean> {
-  return waitForSshdListening({ port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: deps.clock.now });
+export function ownSshdListens(deps: NodeDeps, plan: LaunchPlan, maxMs: number, stillRunning: () => Promise<boolean>, netDir?: string): Promise<boolean> {
+  return waitForSshdListening({ port: plan.port, maxMs, intervalMs: 5, stillWorthWaiting: stillRunning, signal: deps.signal, now: deps.clock.now, netDir });
+}
+
+/**
+ * The network namespace this node's sshd listens in, by its /proc tables' directory: undefined for
+ * the node's own (every engine's host network but rootless Docker's). Rootless Docker's host network
+ * is rootlesskit's namespace (slirp4netns) unless it was started without one: its tables are then
+ * those of the container's process, and no other node reaches a sshd there, so a job of more than
+ * one node stops at once, saying so, rather than waiting out its timeout for logins that cannot come.
+ */
+export async function sshdNetDir(deps: NodeDeps, ctx: NodeContext, containerId: string): Promise<string | undefined> {
+  const { engine, plan } = ctx;
+  if (engine.kind !== 'docker' || !engine.rootless) return undefined;
+  const pid = (await deps.docker.inspectContainer(containerId))?.pid ?? 0;
+  if (pid <= 0) return undefined;
+  const [own, its] = await Promise.all(['/proc/self/ns/net', `/proc/${pid}/ns/net`].map((path) => readlink(path).catch(() => undefined)));
+  // either unreadable: it cannot be told from here, and the node's own tables are what there is
+  if (own === undefined || its === undefined || own === its) return undefined;
+  if (plan.nodes.length > 1) {
+    throw new LaunchError(
+      `rootless Docker on ${plan.node} runs its containers in rootlesskit's own network, not the node's: the other nodes cannot reach their sshd — ` +
+        'run jobs of more than one node with rootless Podman (DOCKER_HOST=unix://$XDG_RUNTIME_DIR/podman/podman.sock) or the node\'s root Docker daemon',
+    );
+  }
+  return `/proc/${pid}/net`;
 }
 
 /** Why this node's container stopped, as far as sshd's log says. */

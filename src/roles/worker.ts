@@ -7,7 +7,7 @@ import { LaunchError } from '../platform/errors.js';
 import { resolveSlots } from '../slurm/slots.js';
 import { ResourceScope } from '../platform/scope.js';
 import { sessionEnvScript } from '../ssh/session-shell.js';
-import { containerStopped, ownSshdListens, prepareNode, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
+import { containerStopped, ownSshdListens, prepareNode, sshdNetDir, startNodeContainer, type NodeContext, type NodeDeps } from './node-container.js';
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
 const SSHD_LISTEN_MAX_MS = 10_000;
@@ -48,7 +48,7 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
     slots.catch(() => undefined); // awaited below, unless the container start fails first
     let held: HeldInput | undefined;
     let exited = false;
-    await deps.timings.measure('container', () =>
+    const containerId = await deps.timings.measure('container', () =>
       startNodeContainer(nodeDeps, ctx, prepared, scope, {
         terminal: false,
         beforeStart: async (id) => {
@@ -67,7 +67,8 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
       }),
     );
     const container = held ?? unheld();
-    const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, async () => !exited));
+    const netDir = await sshdNetDir(deps, ctx, containerId);
+    const listening = await deps.timings.measure('sshd', () => ownSshdListens(deps, plan, SSHD_LISTEN_MAX_MS, async () => !exited, netDir));
     if (!listening && exited) throw await containerStopped(deps.fs, plan);
     link.send({ t: 'up', port: plan.port, slots: await slots, hostKey: prepared.hostKey, address: link.localAddress });
     // written by this node itself, so its own host never holds a "no such file" for it from before

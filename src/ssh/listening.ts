@@ -2,9 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { waitForSshBanner } from './banner.js';
 import { waitUntil, type WaitUntil } from '../platform/wait-until.js';
 
-/** The kernel's tables of this network namespace's TCP sockets (the node's: containers use the host network). */
-const TCP_TABLES = ['/proc/net/tcp', '/proc/net/tcp6'];
-const IPV4_TABLE = ['/proc/net/tcp'];
+/** Where the kernel's tables of a network namespace's TCP sockets are: this process's (the node's: containers use the host network). */
+export const NODE_NET_DIR = '/proc/net';
 const LISTEN = '0A';
 /**
  * How long a wait reads the IPv4 table alone. Each read walks the kernel's whole TCP hash table, which
@@ -27,15 +26,22 @@ export function listensIn(table: string, port: number): boolean {
 export async function tcpListening(
   port: number,
   read: (path: string) => Promise<string> = (path) => readFile(path, 'utf8'),
-  paths: readonly string[] = TCP_TABLES,
+  paths: readonly string[] = tcpTables(NODE_NET_DIR),
 ): Promise<boolean | undefined> {
   const tables = await Promise.all(paths.map((path) => read(path).catch(() => undefined)));
   if (tables.every((table) => table === undefined)) return undefined;
   return tables.some((table) => table !== undefined && listensIn(table, port));
 }
 
+/** The IPv4 and IPv6 tables of the namespace whose tables are in `netDir`. */
+function tcpTables(netDir: string): string[] {
+  return [`${netDir}/tcp`, `${netDir}/tcp6`];
+}
+
 export interface SshdWait extends WaitUntil {
   port: number;
+  /** The network namespace sshd listens in, by its tables' directory: the node's (NODE_NET_DIR) unless said. */
+  netDir?: string;
 }
 
 /**
@@ -46,8 +52,10 @@ export interface SshdWait extends WaitUntil {
  */
 export async function waitForSshdListening(input: SshdWait, read?: (path: string) => Promise<string>): Promise<boolean> {
   const started = input.now();
-  const first = (await tcpListening(input.port, read, IPV4_TABLE)) ?? (await tcpListening(input.port, read));
+  const both = tcpTables(input.netDir ?? NODE_NET_DIR);
+  const ipv4 = both.slice(0, 1);
+  const first = (await tcpListening(input.port, read, ipv4)) ?? (await tcpListening(input.port, read, both));
   if (first === undefined) return waitForSshBanner({ ...input, host: '127.0.0.1' });
   if (first) return true;
-  return waitUntil(input, async () => (await tcpListening(input.port, read, input.now() - started < IPV4_ONLY_MS ? IPV4_TABLE : TCP_TABLES)) === true);
+  return waitUntil(input, async () => (await tcpListening(input.port, read, input.now() - started < IPV4_ONLY_MS ? ipv4 : both)) === true);
 }

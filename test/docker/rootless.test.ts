@@ -213,4 +213,28 @@ describe('rootless Docker (dockerd-rootless.sh with rootlesskit, as the test use
     expect(run.output).toContain(`inside: ${user.name} uid=0 HOME=${user.home}`);
     expect(run.owner, run.output).toBe(user.uid);
   });
+
+  it("a one-node job that logs in to its own node at once reaches its sshd (seen in rootlesskit's network, not the node's)", async (ctx) => {
+    const { engine, work } = rootless;
+    if (engine === undefined) return ctx.skip(rootless.why);
+    const job = writeJobScript(work, 'own-ssh.sh', 'ssh "${hostlist%%:*}" \'echo "own node answers: $(id -un)"\'');
+    const run = await runCli(['--container=' + JOB_IMAGE, `--script=${job}`], { cwd: work, env: { DOCKER_HOST: `unix://${engine.socket}` }, timeoutMs: 60_000 });
+    expect(run.exitCode, run.all).toBe(0);
+    expect(run.stdout, run.all).toContain(`own node answers: ${user.name}`);
+  });
+
+  it('the coordinator of a 2-node step stops before the job runs: one line says the other nodes cannot reach its sshd, exit 1, nothing left', async (ctx) => {
+    const { engine, work } = rootless;
+    if (engine === undefined) return ctx.skip(rootless.why);
+    const job = writeJobScript(work, 'never.sh', 'echo "must not run"');
+    const host = execFileSync('hostname', { encoding: 'utf8' }).trim().split('.')[0] ?? 'localhost';
+    const slurm = { SLURM_JOB_ID: '77', SLURM_STEP_ID: '0', SLURM_STEP_NODELIST: `${host},srun-docker-test-absent`, SLURMD_NODENAME: host };
+    const socket = `unix://${engine.socket}`;
+    const run = await runCli(['--container=' + JOB_IMAGE, `--script=${job}`], { cwd: work, env: { DOCKER_HOST: socket, ...slurm }, timeoutMs: 60_000 });
+    expect(run.exitCode, run.all).toBe(1);
+    expect(run.stdout).not.toContain('must not run');
+    expect(run.stderr, run.all).toMatch(/error: rootless Docker on \S+ runs its containers in rootlesskit's own network, not the node's: the other nodes cannot reach their sshd — run jobs of more than one node with rootless Podman/);
+    const left = execFileSync('bash', ['-c', `${asUser.join(' ')} env HOME="$1" DOCKER_HOST="$0" docker ps -aq`, socket, user.home], { encoding: 'utf8' });
+    expect(left.trim(), 'containers left in the rootless engine').toBe('');
+  });
 });
