@@ -208,8 +208,8 @@ class CoordinatorRun {
 
   /** Every worker's sshd took a login and this node's listens: the job's files are written, its variables returned. */
   async waitUntilReady(started: Started): Promise<Record<string, string>> {
-    // this node's own sshd failing ends the wait for the workers at once
-    const reports = await Promise.race([started.readiness, started.ownSshd.then(() => new Promise<never>(() => undefined))]);
+    // a failure of this node's own sshd has ended the wait for the workers already (start: stopWaiting)
+    const reports = await started.readiness;
     // the job's files are written while this node's own sshd may still be starting (a one-node job waits for nothing else)
     const [, env] = await allSettledOrFirstError([started.ownSshd, started.jobFiles(reports)]);
     if (started.hasEnded()) throw await containerStopped(this.deps.fs, this.ctx.plan);
