@@ -20,6 +20,8 @@ import { InternalError } from '../platform/errors.js';
 export interface ImagePreview {
   present: ReadonlySet<string>;
   path: string;
+  /** The image's ENTRYPOINT, which no container of the job runs. */
+  entrypoint: string[];
 }
 
 export interface NodePreview {
@@ -39,6 +41,8 @@ export interface DryRun {
   jobDir: string;
   /** Which ssh the containers get, and why. */
   ssh: SshChoice;
+  /** The image's ENTRYPOINT (empty when it has none, absent when the image was not looked at): not run. */
+  imageEntrypoint?: string[];
   sshMaterial: string[];
   nodes: NodePreview[];
   assumptions: string[];
@@ -67,6 +71,7 @@ export function previewRun(
   return {
     jobDir: first.jobDir.root,
     ssh,
+    ...(image === undefined ? {} : { imageEntrypoint: image.entrypoint }),
     sshMaterial: first.sshconfigdir === undefined
       ? [
           first.jobDir.clientKey,
@@ -158,6 +163,11 @@ function previewSsh(options: RunOptions, plan: LaunchPlan, image: ImagePreview |
 /** The human-readable form: one block per node. */
 export function formatDryRun(preview: DryRun): string {
   const lines = [`job directory: ${preview.jobDir}`, `ssh: ${preview.ssh.kind} (${preview.ssh.reason})`, `ssh material: ${preview.sshMaterial.join(' ')}`];
+  const entrypoint = preview.imageEntrypoint ?? [];
+  if (entrypoint.length > 0) {
+    const shown = entrypoint.join(' ');
+    lines.push(`image entrypoint: ${shown} — not run (each container's main process is srun-docker's own sh); if the job needs what it sets up, start it from your script: exec ${shown} python train.py`);
+  }
   for (const node of preview.nodes) {
     const c = node.container;
     const h = c.HostConfig ?? {};

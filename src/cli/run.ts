@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { access, constants, stat } from 'node:fs/promises';
+import { access, constants } from 'node:fs/promises';
 import { hostname, tmpdir, userInfo } from 'node:os';
 import { join, resolve } from 'node:path';
 import tmp from 'tmp';
@@ -16,6 +16,7 @@ import type { DockerClient } from '../docker/client.js';
 import { createDockerodeClient } from '../docker/dockerode-client.js';
 import { InterruptedError, LaunchError, UsageError } from '../platform/errors.js';
 import { nodeFileSystem } from '../platform/fs.js';
+import { nodeLookupOps, statAfresh } from '../platform/fresh-lookup.js';
 import { containerIdentity, lookUpIdentity, type Identity } from '../container/identity.js';
 import { cpusAllowedFromStatus } from '../slurm/resources.js';
 import { createLogger, onceWarner, type Logger } from '../platform/log.js';
@@ -193,7 +194,7 @@ async function lookAtImage(docker: DockerClient, plan: LaunchPlan, identity: Ide
     const facts = await docker.inspectImage(plan.image);
     if (facts === undefined) return undefined;
     const ref = { name: plan.image, id: facts.id, cacheDir: join(cacheRoot(tmpdir(), userInfo().uid), 'images') };
-    return { present: await imagePaths(docker, ref, imageFactPaths(plan, identity), nodeFileSystem, plan.labels), path: imagePath(facts.env) };
+    return { present: await imagePaths(docker, ref, imageFactPaths(plan, identity), nodeFileSystem, plan.labels), path: imagePath(facts.env), entrypoint: facts.entrypoint ?? [] };
   };
   const giveUp = new Promise<undefined>((resolve) => setTimeout(resolve, 5_000, undefined).unref());
   return Promise.race([look().catch(() => undefined), giveUp]);
@@ -231,15 +232,24 @@ function preflight(
   return { daemonAnswers, staleCleanup };
 }
 
-/** Returns whether the script is executable; a missing script is a usage error on every node alike. */
+/**
+ * Returns whether the script is executable; a missing script is a usage error on every node alike.
+ * It is looked up afresh before it is called missing: a home that caches lookups (NFS) may still
+ * hold a "no such file" for a script made on another host a moment ago.
+ */
 async function checkScript(path: string): Promise<boolean> {
+  let info;
   try {
-    const info = await stat(path);
-    if (!info.isFile()) throw new UsageError(`--script ${path} is not a file`);
+    info = await statAfresh(path, nodeLookupOps);
   } catch (error) {
-    if (error instanceof UsageError) throw error;
-    throw new UsageError(`--script ${path} does not exist — give a path relative to the current directory or an absolute one`);
+    throw new UsageError(`--script ${path} cannot be looked up (${(error as NodeJS.ErrnoException).code ?? String(error)}) — check the directory's permissions`);
   }
+  if (info === undefined) {
+    throw new UsageError(
+      `--script ${path} does not exist — give a path relative to the current directory or an absolute one; one made on another host in the last minute may not show here yet on a home that caches lookups (NFS): then run again in a minute`,
+    );
+  }
+  if (!info.isFile()) throw new UsageError(`--script ${path} is not a file`);
   return access(path, constants.X_OK).then(
     () => true,
     () => false,

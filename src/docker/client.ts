@@ -104,6 +104,8 @@ export interface AttachedContainer {
 export interface ImageFacts {
   id: string;
   env: string[];
+  /** The image's ENTRYPOINT: never run (srun-docker's own sh is a container's main process), only named by --dry-run. */
+  entrypoint?: string[];
 }
 
 export interface ContainerFacts {

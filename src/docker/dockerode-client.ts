@@ -56,11 +56,17 @@ async function engine(docker: Docker): Promise<EngineFacts> {
 async function inspectImage(docker: Docker, image: string): Promise<ImageFacts | undefined> {
   try {
     const info = await docker.getImage(image).inspect();
-    return { id: info.Id, env: info.Config?.Env ?? [] };
+    return { id: info.Id, env: info.Config?.Env ?? [], entrypoint: entrypointOf(info.Config?.Entrypoint) };
   } catch (error) {
     if (statusOf(error) === 404) return undefined;
     throw error;
   }
+}
+
+/** The API gives ENTRYPOINT as null, a list, or (images of old builders) a string. */
+function entrypointOf(value: unknown): string[] {
+  if (Array.isArray(value)) return value.filter((part): part is string => typeof part === 'string');
+  return typeof value === 'string' && value !== '' ? [value] : [];
 }
 
 async function pullImage(docker: Docker, image: string, onProgress: (event: PullEvent) => void): Promise<void> {

@@ -106,6 +106,26 @@ describe('one-node run on the real Docker daemon', () => {
     expect(result.exitCode).toBe(0);
   });
 
+  it("does not run the image's ENTRYPOINT (an NGC image's, say); --dry-run names it and how to run it from the script", async () => {
+    // an entrypoint that would end every container at once with 42, had it run
+    const base = await docker.createContainer({ Image: JOB_IMAGE, Entrypoint: ['true'] });
+    const image = 'srun-docker/entrypoint-test:1';
+    try {
+      await base.commit({ repo: 'srun-docker/entrypoint-test', tag: '1', changes: 'ENTRYPOINT ["/bin/sh", "-c", "echo entrypoint-ran; exit 42", "ep"]' });
+      expect((await docker.getImage(image).inspect()).Config.Entrypoint).toEqual(['/bin/sh', '-c', 'echo entrypoint-ran; exit 42', 'ep']);
+      const job = script('entrypoint.sh', 'echo job-ran');
+      const dry = await runCli([`--container=${image}`, `--script=${job}`, '--dry-run'], { cwd: work });
+      expect(dry.exitCode, dry.all).toBe(0);
+      expect(dry.stdout).toContain('image entrypoint: /bin/sh -c echo entrypoint-ran; exit 42 ep — not run');
+      const result = await runCli([`--container=${image}`, `--script=${job}`], { cwd: work });
+      expect(result.exitCode, result.all).toBe(0);
+      expect(result.stdout).toBe('job-ran');
+    } finally {
+      await base.remove({ force: true });
+      await docker.getImage(image).remove({ force: true }).catch(() => undefined);
+    }
+  });
+
   it('replaces a stale container of the same name left by an earlier run of this user', async () => {
     const stale = await docker.createContainer({
       name: 'srun-docker-stale-test',

@@ -130,31 +130,43 @@ describe('--dry-run: which ssh, and the script where the image has its directory
     const assumed = previewRun(opts, allocation, host, identity, 1);
     expect(bindsOf(assumed)).toContain('/bin/true:/bin/true:ro');
     expect(bindsOf(assumed).some((b) => b.startsWith('/bin:'))).toBe(false);
-    const has = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/bin/true', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    const has = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/bin/true', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin', entrypoint: [] });
     expect(bindsOf(has).some((b) => b.startsWith('/bin'))).toBe(false);
-    const lacks = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    const lacks = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/bin', '/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin', entrypoint: [] });
     expect(bindsOf(lacks)).toContain('/bin/true:/bin/true:ro');
     expect(bindsOf(lacks).some((b) => b.startsWith('/bin:'))).toBe(false);
   });
 
   it('a script directory the image does not have is mounted whole', () => {
-    const preview = previewRun(runOptions({ script: '/opt/jobs/run.sh' }), allocation, host, identity, 1, { present: new Set(), path: '/bin' });
+    const preview = previewRun(runOptions({ script: '/opt/jobs/run.sh' }), allocation, host, identity, 1, { present: new Set(), path: '/bin', entrypoint: [] });
     expect(bindsOf(preview)).toContain('/opt/jobs:/opt/jobs');
   });
 
   it("says which ssh and why: the image's OpenSSH, the built-in one mounted read-only, or not known without the image", () => {
-    const withOpenSsh = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin' });
+    const withOpenSsh = previewRun(opts, allocation, host, identity, 1, { present: new Set(['/usr/sbin/sshd', '/usr/bin/ssh']), path: '/usr/bin:/bin', entrypoint: [] });
     expect(formatDryRun(withOpenSsh)).toContain('ssh: image (auto: the image has OpenSSH (/usr/sbin/sshd, /usr/bin/ssh))');
     expect(withOpenSsh.nodes[0]?.container.Cmd?.[0]).toMatch(/^exec \/usr\/sbin\/sshd -D -e -f /);
 
-    const without = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin' });
+    const without = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin', entrypoint: [] });
     expect(formatDryRun(without)).toContain('ssh: builtin (auto: the image has no /usr/sbin/sshd or ssh client; the built-in ssh (Dropbear) is mounted at /.srun-docker/ssh/dropbearmulti)');
     expect(bindsOf(without).some((b) => b.endsWith(':/.srun-docker/ssh/dropbearmulti:ro'))).toBe(true);
     expect(without.nodes[1]?.container.Cmd?.[0]).toContain('exec /.srun-docker/ssh/dropbearmulti dropbear');
     expect(without.sshMaterial).toContain('/home/alice/.srun-docker/jobs/77.0/nodes/dgx02.ssh_host_ed25519_key.dropbear');
 
     const unknown = previewRun(opts, allocation, host, identity, 1);
+    expect(formatDryRun(unknown)).not.toContain('image entrypoint');
     expect(formatDryRun(unknown)).toMatch(/ssh: image \(--ssh=auto: the image was not looked at; .*each node decides at run time\)/);
     expect(unknown.assumptions.join('\n')).toContain('the image: not looked at');
+  });
+
+  it("names the image's ENTRYPOINT, which no container runs, with how to run it from the script", () => {
+    const ngc = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin', entrypoint: ['/opt/nvidia/nvidia_entrypoint.sh'] });
+    expect(ngc.imageEntrypoint).toEqual(['/opt/nvidia/nvidia_entrypoint.sh']);
+    expect(formatDryRun(ngc)).toContain(
+      "image entrypoint: /opt/nvidia/nvidia_entrypoint.sh — not run (each container's main process is srun-docker's own sh); if the job needs what it sets up, start it from your script: exec /opt/nvidia/nvidia_entrypoint.sh python train.py",
+    );
+    const none = previewRun(opts, allocation, host, identity, 1, { present: new Set(), path: '/usr/bin:/bin', entrypoint: [] });
+    expect(none.imageEntrypoint).toEqual([]);
+    expect(formatDryRun(none)).not.toContain('image entrypoint');
   });
 });
