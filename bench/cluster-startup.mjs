@@ -152,7 +152,8 @@ for (const home of HOMES) {
     if (OPS_SECONDS > 0) await countHomeOps(home, OPS_SECONDS).catch((error) => console.log(`\ncounting home operations on the ${home} home failed: ${error.message}`));
   } finally {
     rmSync(`${ALICE_HOME}/.bench`, { recursive: true, force: true });
-    for (const node of NODES) for (const [label] of COMPARE) await onNode(node, ['rm', '-rf', `/tmp/srun-docker-code-cache-bench-${label}-1000`]);
+    // each compared build's code cache, whoever's uid the launcher ran as
+    for (const node of NODES) for (const [label] of COMPARE) await onNode(node, ['sh', '-c', 'rm -rf "/tmp/srun-docker-code-cache-bench-$1-"[0-9]*', 'sh', label]);
     if (!REUSE) await execa('bash', [`${PROJECT}test/cluster/down.sh`], { stdio: 'inherit', timeout: 300_000 });
   }
 }

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAlice, CONTROLLER, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
 import { containersOn, processes } from './support/faults.js';
 import { deriveNodeImages, ensureNodeImages, removeNodeImages } from './support/images.js';
-import { ALLREDUCE_JOB, allreduceRanks, jobLine, WORK } from './support/jobs.js';
+import { ALLREDUCE_JOB, allreduceRanks, AWAIT_RELEASE, jobLine, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 import { DROPBEAR_SHA256 } from '../../src/ssh/dropbear-build.js';
 
@@ -23,8 +23,8 @@ const WITH_ENV = { busybox: 'srun-docker-test/busybox-env:1', mpi: 'srun-docker-
 
 beforeAll(async () => {
   await ensureNodeImages([NOSSH_IMAGE, BUSYBOX_IMAGE]);
-  await deriveNodeImages(WITH_ENV.busybox, BUSYBOX_IMAGE, IMAGE_ENV);
-  await deriveNodeImages(WITH_ENV.mpi, MPI_IMAGE, IMAGE_ENV);
+  await deriveNodeImages(WITH_ENV.busybox, BUSYBOX_IMAGE, { changes: IMAGE_ENV });
+  await deriveNodeImages(WITH_ENV.mpi, MPI_IMAGE, { changes: IMAGE_ENV });
   // POSIX sh only: the busybox image has no bash
   await writeAliceFile(
     SSH_EVERY_NODE,
@@ -68,8 +68,9 @@ beforeAll(async () => {
     HOLD_JOB,
     [
       '#!/bin/sh',
-      'echo "job: port=$sshdport dir=$sshconfigdir"',
-      'i=0; while [ $i -lt 240 ]; do [ -e "$1" ] && exit 0; sleep 0.5; i=$((i + 1)); done',
+      // written whole under its final name ($2), for the test on the login node to read at once
+      'echo "port=$sshdport dir=$sshconfigdir" >"$2.tmp" && mv "$2.tmp" "$2"',
+      AWAIT_RELEASE,
       'echo "not released within 120 s"; exit 3',
       '',
     ].join('\n'),
@@ -130,7 +131,8 @@ describe('the built-in ssh on 3 nodes', () => {
 describe('security of the built-in ssh', () => {
   it("keys 0600; bob's key is refused by the built-in server; no key in ps or docker inspect", async () => {
     const release = `${WORK}/builtin-release-${Date.now()}`;
-    const job = srunIn(NOSSH_IMAGE, [`--script=${HOLD_JOB}`, '--', release]);
+    const holdLine = `${WORK}/builtin-hold-${Date.now()}`;
+    const job = srunIn(NOSSH_IMAGE, [`--script=${HOLD_JOB}`, '--', release, holdLine]);
     let failure: unknown;
     try {
       const dir = await waitForHoldLine();
@@ -171,17 +173,19 @@ describe('security of the built-in ssh', () => {
     }
     await asAlice(['touch', release]);
     const done = await job;
-    await asAlice(['rm', '-f', release]);
+    await asAlice(['rm', '-f', release, holdLine]);
     if (failure !== undefined) throw failure;
     expect(done.exitCode, done.all).toBe(0);
 
-    /** The hold job's first line, from the job's own output file (srun's stdout is read only at the end). */
+    /**
+     * The hold job's line, from the file it names (srun's stdout is read only at the end). Its name is
+     * looked for in a listing of its directory, which no home caches, and the file is read only once
+     * it is there: asked for before, a home that caches lookups would say "no such file" for 30 s.
+     */
     async function waitForHoldLine(): Promise<string> {
       for (let i = 0; i < 180; i++) {
-        const ps = await onCluster(CONTROLLER, ['sh', '-c', 'cat /home/alice/.srun-docker/jobs/*/job.env 2>/dev/null | grep -E "^export (sshdport|sshconfigdir)="'], { timeoutMs: 30_000 });
-        const port = /sshdport='(\d+)'/.exec(ps.stdout)?.[1];
-        const dir = /sshconfigdir='([^']+)'/.exec(ps.stdout)?.[1];
-        if (port !== undefined && dir !== undefined && (await containersOn('node3')).length > 0) return `port=${port} dir=${dir}`;
+        const seen = await asAlice(['sh', '-c', 'ls "$(dirname "$1")" | grep -qxF "$(basename "$1")" && cat "$1"', 'sh', holdLine], { timeoutMs: 30_000 });
+        if (seen.exitCode === 0 && /^port=\d+ dir=\S+/.test(seen.stdout) && (await containersOn('node3')).length > 0) return seen.stdout.trim();
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       throw new Error('the hold job did not start within 90 s');

@@ -17,7 +17,7 @@ import {
   stopDockerd,
   waitForContainers,
 } from './support/faults.js';
-import { batchOutput, sbatch, waitForJob, waitUntil, WORK } from './support/jobs.js';
+import { sbatch, waitForJob, waitUntil, WORK, readBatchOutput } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -77,7 +77,7 @@ describe('scancel of a running job', () => {
     const name = jobName('faults-scancel-sbatch');
     const id = await sbatch(['-J', name, '-N3', '--wrap', `srun ${srunDockerArgs(SLEEP_JOB).join(' ')}`]);
     await waitUntil('the job script to start', 90_000, async () =>
-      (await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 })).stdout.includes('job started') ? true : undefined,
+      (await readBatchOutput(id)).includes('job started') ? true : undefined,
     );
     await waitForContainers('one container on every node', 10_000);
     expect(await jobDirs()).toEqual([`${id}.0`]);

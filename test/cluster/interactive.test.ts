@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { asAlice, CONTROLLER, MPI_IMAGE, onCluster, writeAliceFile } from './support/cluster.js';
 import { jobName, waitForContainers } from './support/faults.js';
-import { batchOutput, sbatch, srunDocker, waitForJob, waitUntil, WORK } from './support/jobs.js';
+import { AWAIT_RELEASE, sbatch, srunDocker, waitForJob, waitUntil, WORK, readBatchOutput } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -25,7 +25,7 @@ beforeAll(async () => {
   await writeAliceFile(SUM, '#!/bin/bash\nsha256sum | cut -d" " -f1\n');
   await writeAliceFile(
     HOLD,
-    ['#!/bin/bash', 'echo "job: dir=$sshconfigdir"', 'for _ in $(seq 1 240); do [ -e "$1" ] && exit 0; sleep 0.5; done', 'exit 3', ''].join('\n'),
+    ['#!/bin/bash', 'echo "job: dir=$sshconfigdir"', AWAIT_RELEASE, 'exit 3', ''].join('\n'),
   );
   await writeAliceFile(
     FORGE,
@@ -151,7 +151,7 @@ describe('srun-docker shell into a running 3-node job', () => {
     const release = `${WORK}/release-shell-${Date.now()}`;
     const id = await sbatch(['-J', jobName('shell'), '-N3', '--wrap', `srun srun-docker --container=${MPI_IMAGE} --script=${HOLD} -- ${release}`]);
     try {
-      await waitUntil('the job script to start', 90_000, async () => /^job: /m.exec((await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 })).stdout)?.[0]);
+      await waitUntil('the job script to start', 90_000, async () => /^job: /m.exec((await readBatchOutput(id)))?.[0]);
       await waitForContainers('one container on every node', 10_000);
       const inside = await asAlice(['srun', `--jobid=${id}`, '--overlap', '-w', 'node2', 'srun-docker', 'shell', '--', 'sh', '-c', 'echo "host=$(hostname) np=$np user=$(id -un)"; ps -eo args | grep -c "[s]shd: "']);
       expect(inside.exitCode, inside.all).toBe(0);

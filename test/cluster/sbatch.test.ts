@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { asAlice, asAliceOk, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
-import { ALLREDUCE_JOB, allreduceRanks, batchOutput, EXAMPLES, jobLine, sbatch, sbatchAndWait, waitForJob, waitUntil, WORK } from './support/jobs.js';
+import { asAliceOk, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
+import { ALLREDUCE_JOB, allreduceRanks, EXAMPLES, jobLine, sbatch, sbatchAndWait, waitForJob, waitUntil, WORK, readBatchOutput } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -43,7 +43,7 @@ describe('scancel', () => {
     const script = await writeAliceFile(`${WORK}/sleep.sh`, '#!/bin/bash\necho "job started"\nsleep 120\n');
     const id = await sbatch(['-N3', '--wrap', `srun srun-docker --container=${MPI_IMAGE} --script=${script}`]);
     await waitUntil('the job script to start', 90_000, async () =>
-      (await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 })).stdout.includes('job started') ? true : undefined,
+      (await readBatchOutput(id)).includes('job started') ? true : undefined,
     );
     expect(await containersPerNode(), 'one container per node while the job runs').toEqual([1, 1, 1]);
     const cancelled = Date.now();

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { asAlice, CONTROLLER, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
 import { containersOn, JOBS_DIR, jobName, processes, waitForContainers } from './support/faults.js';
-import { batchOutput, sbatch, waitForJob, waitUntil, WORK } from './support/jobs.js';
+import { AWAIT_RELEASE, sbatch, waitForJob, waitUntil, WORK, readBatchOutput } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -29,7 +29,7 @@ beforeAll(async () => {
     [
       '#!/bin/bash',
       'echo "job: uid=$(id -u) gid=$(id -g) user=$(id -un) port=$sshdport dir=$sshconfigdir"',
-      'for _ in $(seq 1 240); do [ -e "$1" ] && exit 0; sleep 0.5; done',
+      AWAIT_RELEASE,
       'echo "not released within 120 s"; exit 3',
       '',
     ].join('\n'),
@@ -43,8 +43,7 @@ async function startJob(): Promise<RunningJob> {
   const release = `${WORK}/release-${Date.now()}`;
   const id = await sbatch(['-J', jobName('security'), '-N3', '--wrap', `srun srun-docker --verbose --container=${MPI_IMAGE} --script=${HOLD_JOB} -- ${release}`]);
   const line = await waitUntil('the job script to start', 90_000, async () => {
-    const out = await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 });
-    return /^job: .*$/m.exec(out.stdout)?.[0];
+    return /^job: .*$/m.exec(await readBatchOutput(id))?.[0];
   });
   await waitForContainers('one container on every node', 10_000);
   const port = Number(/port=(\d+)/.exec(line)?.[1]);

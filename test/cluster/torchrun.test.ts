@@ -1,7 +1,6 @@
-import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAlice } from './support/cluster.js';
-import { runDerivedNodeImages, removeNodeImages } from './support/images.js';
+import { deriveNodeImages, ensureNodeImages, removeNodeImages } from './support/images.js';
 import { EXAMPLES } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
@@ -16,19 +15,11 @@ const TORCHRUN_EXTRA_ARGS = '--redirects=1 --tee=1';
 
 /** The torch image is big: loaded only into the two nodes this test uses, only when missing. */
 beforeAll(async () => {
-  await Promise.all(
-    TORCH_NODES.map(async (node) => {
-      const present = await execa('docker', ['exec', node, 'docker', 'image', 'inspect', TORCH_IMAGE], { reject: false, timeout: 30_000 });
-      if (present.exitCode === 0) return;
-      await execa('bash', ['-c', `docker save ${TORCH_IMAGE} | docker exec -i ${node} docker load`], { timeout: 480_000 });
-    }),
-  );
-  await runDerivedNodeImages(
-    BARE_TORCH_IMAGE,
-    TORCH_IMAGE,
-    'dpkg --purge --force-depends openssh-server openssh-client openssh-sftp-server openmpi-bin >/dev/null && ! command -v mpirun && ! command -v ssh && ! test -e /usr/sbin/sshd',
-    TORCH_NODES,
-  );
+  await ensureNodeImages([TORCH_IMAGE], TORCH_NODES);
+  await deriveNodeImages(BARE_TORCH_IMAGE, TORCH_IMAGE, {
+    run: 'dpkg --purge --force-depends openssh-server openssh-client openssh-sftp-server openmpi-bin >/dev/null && ! command -v mpirun && ! command -v ssh && ! test -e /usr/sbin/sshd',
+    nodes: TORCH_NODES,
+  });
 }, 600_000);
 
 afterAll(() => removeNodeImages([BARE_TORCH_IMAGE]), 120_000);

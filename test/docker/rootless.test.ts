@@ -1,5 +1,5 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -49,23 +49,60 @@ async function startEngine(name: string, command: (dir: string) => string[], soc
   return `its socket did not answer within 30 s: ${tail(log)}`;
 }
 
-/** SIGTERM to the engine's process group (its own, made by this test), then SIGKILL; Podman's pause process too. */
+/**
+ * SIGTERM to the engine's process group (its own, made by this test), then SIGKILL; Podman's pause
+ * process too. A container still running (a test that hung) leaves processes outside that group:
+ * containerd-shims and conmons make their own sessions. They stay in the user namespace the engine
+ * made, so every process in it is found first, by PID, and killed after the group.
+ */
 async function stopEngine(engine: Engine): Promise<void> {
+  const pause = join(engine.dir, 'xdg', 'libpod', 'tmp', 'pause.pid');
+  const pausePid = existsSync(pause) ? Number(readFileSync(pause, 'utf8').trim()) : undefined;
+  const members = engineNamespaceMembers(engine.process.pid, pausePid);
   const pid = engine.process.pid;
   if (pid !== undefined && engine.process.exitCode === null) {
     killGroup(engine.process, 'SIGTERM');
     for (let i = 0; i < 40 && engine.process.exitCode === null; i++) await sleep(250);
     killGroup(engine.process, 'SIGKILL');
   }
-  const pause = join(engine.dir, 'xdg', 'libpod', 'tmp', 'pause.pid');
-  if (existsSync(pause)) {
+  for (const member of [...members, ...(pausePid === undefined ? [] : [pausePid])]) {
     try {
-      process.kill(Number(readFileSync(pause, 'utf8').trim()), 'SIGKILL');
+      process.kill(member, 'SIGKILL');
     } catch {
       // gone already
     }
   }
   execFileSync('rm', ['-rf', engine.dir]);
+}
+
+/** The PIDs of every process in the user namespaces that the engine's process group or its pause process are in, other than the host's. */
+function engineNamespaceMembers(group: number | undefined, pausePid: number | undefined): number[] {
+  const userNs = (pid: number | string): string | undefined => {
+    try {
+      return readlinkSync(`/proc/${pid}/ns/user`);
+    } catch {
+      return undefined; // gone meanwhile
+    }
+  };
+  const processGroup = (pid: string): number | undefined => {
+    try {
+      // the fields after the command's closing parenthesis: state, ppid, pgrp
+      return Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ').pop()?.split(' ')[2]);
+    } catch {
+      return undefined;
+    }
+  };
+  const pids = readdirSync('/proc').filter((name) => /^\d+$/.test(name));
+  const host = userNs('self');
+  const namespaces = new Set<string>();
+  for (const pid of pids) {
+    if (group === undefined || processGroup(pid) !== group) continue;
+    const ns = userNs(pid);
+    if (ns !== undefined && ns !== host) namespaces.add(ns);
+  }
+  const pauseNs = pausePid === undefined ? undefined : userNs(pausePid);
+  if (pauseNs !== undefined && pauseNs !== host) namespaces.add(pauseNs);
+  return pids.filter((pid) => namespaces.has(userNs(pid) ?? '')).map(Number);
 }
 
 function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {

@@ -6,6 +6,13 @@ export const ALLREDUCE_JOB = `${EXAMPLES}/mpi4py-allreduce.sh`;
 /** Test-only job scripts and batch output go here (the shared home: every node sees it). */
 export const WORK = `${HOME}/cluster-tests`;
 
+/**
+ * A hold job's wait (sh) for the file the test makes ($1) to release it, bounded at 120 s. The name
+ * is looked for in a listing of its directory: a home that caches lookups (the caching home, NFS)
+ * would keep a "no such file" from the job's first look for 30 s after the test made it.
+ */
+export const AWAIT_RELEASE = 'i=0; while [ $i -lt 240 ]; do ls "$(dirname "$1")" | grep -qxF "$(basename "$1")" && exit 0; sleep 0.5; i=$((i + 1)); done';
+
 /** `srun SRUN_ARGS srun-docker --container=mpi ARGS` as alice on the controller. */
 export function srunDocker(srunArgs: readonly string[], args: readonly string[], timeoutMs = 180_000): Promise<Result> {
   return asAlice(['srun', ...srunArgs, 'srun-docker', `--container=${MPI_IMAGE}`, ...args], { timeoutMs });
@@ -62,6 +69,17 @@ export function batchOutput(jobId: string): string {
   return `${WORK}/out/${jobId}.out`;
 }
 
+/**
+ * A batch job's output so far, '' before slurmstepd made the file. Read only once its name shows in a
+ * listing of its directory: a read before, on the caching home (or NFS), would leave this host a
+ * "no such file" for 30 s after the file is there.
+ */
+export async function readBatchOutput(jobId: string): Promise<string> {
+  const path = batchOutput(jobId);
+  const read = await asAlice(['sh', '-c', 'ls "$(dirname "$1")" | grep -qxF "$(basename "$1")" && cat "$1"', 'sh', path], { timeoutMs: 30_000 });
+  return read.exitCode === 0 ? read.stdout : '';
+}
+
 /** sbatch, then waitForJob. */
 export async function sbatchAndWait(sbatchArgs: readonly string[], timeoutMs = 150_000): Promise<BatchJob> {
   return waitForJob(await sbatch(sbatchArgs), timeoutMs);
@@ -79,8 +97,7 @@ export async function waitForJob(id: string, timeoutMs = 150_000): Promise<Batch
     const state = /JobState=(\S+)/.exec(last)?.[1] ?? '';
     if (FINAL_STATES.has(state)) {
       const [code = '-1', signal = '0'] = (/ExitCode=(\S+)/.exec(last)?.[1] ?? '-1:0').split(':');
-      const output = await asAlice(['cat', batchOutput(id)], { timeoutMs: 30_000 });
-      return { id, state, exitCode: Number(code), signal: Number(signal), output: output.stdout, waitedMs: Date.now() - started };
+      return { id, state, exitCode: Number(code), signal: Number(signal), output: await readBatchOutput(id), waitedMs: Date.now() - started };
     }
     await sleep(500);
   }
