@@ -50,7 +50,9 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     return 0;
   }
   const cwd = process.cwd();
-  const scriptExecutable = await checkScript(resolve(cwd, options.script));
+  const scriptExecutable = await checkScript(resolve(cwd, options.script)).catch((error: unknown) => {
+    throw placed(error, `${allocation.nodeName} ${allocation.role}`); // each node says whether it finds it
+  });
   const user = userInfo();
   const liveness = processLiveness(hostname(), process.pid, runner);
   const host: HostFacts = { cwd, user: user.username, home: env.HOME ?? user.homedir, env, scriptExecutable, launcher: liveness.ownToken };
