@@ -57,8 +57,13 @@ const USER_FILE_NAMES = ['passwd', 'group'] as const;
 
 /** Whether a failed start was the daemon unable to reach one of these bind sources (it names the path). */
 export function mountOfOwnFailed(error: unknown, binds: readonly string[]): boolean {
-  const message = error instanceof Error ? `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}` : String(error);
+  const message = startErrorText(error);
   return binds.some((bind) => message.includes(bind.split(':')[0] ?? bind));
+}
+
+/** A failed start's words, its cause's too (where the daemon's answer is). */
+export function startErrorText(error: unknown): string {
+  return error instanceof Error ? `${error.message} ${error.cause instanceof Error ? error.cause.message : ''}` : String(error);
 }
 
 /** /etc/passwd and /etc/group for the container: the image's own entries plus the caller's. */

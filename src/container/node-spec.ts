@@ -28,6 +28,8 @@ export interface NodeSpecFacts {
   fileBinds: readonly string[];
   /** The coordinator's container runs the job on a terminal (srun-docker's own input and output are one). */
   terminal?: boolean;
+  /** Directories mounted whole (same path inside) in place of the needed paths below them: what the daemon can reach (reachable.ts). */
+  widerMounts?: readonly string[];
 }
 
 /** Pure: one node's container, from its plan — the same for a real run and for --dry-run. */
@@ -42,12 +44,16 @@ export function nodeContainerSpec(
       ? { command: plan.scriptCommand, envFile: plan.jobDir.jobEnv, exitFile: plan.jobDir.jobExit, controlFifo: controlFifoPath(plan.jobDir, plan.node) }
       : undefined;
   const script = scriptMount(plan.scriptPath, { file: facts.imageHas(plan.scriptPath), dir: facts.imageHas(dirname(plan.scriptPath)) });
+  // a working directory the daemon cannot reach cannot be the container's either (runc makes sure
+  // it exists, as root): the container starts in the directory mounted in its place, and the job
+  // changes into it itself (job.env's first line)
+  const wider = facts.widerMounts?.find((dir) => facts.cwd === dir || facts.cwd.startsWith(`${dir}/`));
   const spec = buildContainerSpec({
     name: plan.containerName,
     image: plan.image,
     identity: facts.identity,
-    cwd: facts.cwd,
-    neededPaths: [...plan.neededPaths, ...script.neededPaths],
+    cwd: wider ?? facts.cwd,
+    neededPaths: [...plan.neededPaths, ...script.neededPaths, ...(facts.widerMounts ?? [])],
     scriptFile: script.scriptFile,
     fileBinds: facts.fileBinds,
     datamnts: options.datamnts,

@@ -100,11 +100,18 @@ function mpiDefaults(userNames: readonly string[]): Record<string, string> {
  * Pure: the job's variables as lines sh sources (`export K='v'`), every value quoted as it is. A name
  * sh cannot export can only be an --envlist name; those are in the container's environment already.
  */
-export function jobEnvScript(env: Record<string, string>): string {
-  return Object.entries(env)
+export function jobEnvScript(env: Record<string, string>, cwd?: string): string {
+  // the container may start elsewhere (node-spec.ts: a directory the daemon cannot reach); where it
+  // cannot change into it, the job does not run
+  const cd = cwd === undefined ? '' : `cd -- ${shellQuoted(cwd)} || exit 1\n`;
+  return cd + Object.entries(env)
     .filter(([name]) => isShellName(name))
-    .map(([name, value]) => `export ${name}='${value.replaceAll("'", "'\\''")}'\n`)
+    .map(([name, value]) => `export ${name}=${shellQuoted(value)}\n`)
     .join('');
+}
+
+function shellQuoted(value: string): string {
+  return `'${value.replaceAll("'", "'\\''")}'`;
 }
 
 /** A name sh can export (and sshd's SetEnv can set): letters, digits and `_`, not starting with a digit. */

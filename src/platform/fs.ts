@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { readFile as readFileCallback } from 'node:fs';
+import { readFile as readFileCallback, type Stats } from 'node:fs';
 import { chmod, mkdir, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,6 +17,8 @@ export interface FileSystem {
   remove(path: string): Promise<void>;
   /** Last modification time in ms since the epoch, undefined when missing. */
   modifiedAt(path: string): Promise<number | undefined>;
+  /** The owner's uid, undefined when missing. */
+  owner(path: string): Promise<number | undefined>;
   list(dir: string): Promise<string[]>;
 }
 
@@ -112,12 +114,10 @@ export const nodeFileSystem: FileSystem = staleRetrying({
     await rm(path, { recursive: true, force: true });
   },
   async modifiedAt(path) {
-    try {
-      return (await stat(path)).mtimeMs;
-    } catch (error) {
-      if (isNotFound(error)) return undefined;
-      throw error;
-    }
+    return (await statIfThere(path))?.mtimeMs;
+  },
+  async owner(path) {
+    return (await statIfThere(path))?.uid;
   },
   async list(dir) {
     try {
@@ -137,8 +137,18 @@ export function staleRetrying(fs: FileSystem): FileSystem {
     exists: (path) => retryingStale(path, () => fs.exists(path)),
     remove: (path) => retryingStale(path, () => fs.remove(path)),
     modifiedAt: (path) => retryingStale(path, () => fs.modifiedAt(path)),
+    owner: (path) => retryingStale(path, () => fs.owner(path)),
     list: (dir) => retryingStale(dir, () => fs.list(dir)),
   };
+}
+
+async function statIfThere(path: string): Promise<Stats | undefined> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    if (isNotFound(error)) return undefined;
+    throw error;
+  }
 }
 
 function isNotFound(error: unknown): boolean {

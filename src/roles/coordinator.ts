@@ -365,7 +365,7 @@ async function writeJobFiles(
   await allSettledOrFirstError([
     ...[...hostfiles(nodes, plan.jobDir)].map(([path, text]) => deps.fs.writeFile(path, text, 0o600)),
     ...(plan.sshconfigdir === undefined ? [writeHostFiles(plan.jobDir, ctx.identity.user, endpoints, deps.fs, prepared.node.ssh.kind)] : []),
-    deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env), 0o600),
+    deps.fs.writeFile(plan.jobDir.jobEnv, jobEnvScript(env, ctx.cwd), 0o600),
     deps.fs.writeFile(prepared.node.session.env, sessionEnvScript(env, 0, prepared.node.containerVariables), 0o600),
     ...(channel === undefined ? [] : [channel.shareEnv(() => env)]),
   ]);

@@ -1,4 +1,5 @@
-import { createAndStart, ensureImage, imagePaths, mountOfOwnFailed, ownFileBinds, removeStaleNamed, userFiles, type FileDelivery, type NodeFiles } from '../container/container.js';
+import { createAndStart, ensureImage, imagePaths, mountOfOwnFailed, ownFileBinds, removeStaleNamed, startErrorText, userFiles, type FileDelivery, type NodeFiles } from '../container/container.js';
+import { mountsToWiden, ownTop } from '../container/reachable.js';
 import type { DockerClient, ImageFacts, PullEvent } from '../docker/client.js';
 import type { FileSystem } from '../platform/fs.js';
 import type { Identity } from '../container/identity.js';
@@ -211,7 +212,7 @@ export async function startNodeContainer(
   warnEngineLimits(deps, ctx);
   // rootless Podman is sent no ulimits at all: what its node's daemon refused before does not apply
   const limits = ctx.engine.kind === 'podman' && ctx.engine.rootless ? undefined : await limitMemory(deps.fs, ctx.cacheDir, plan.node, deps.clock.now);
-  const start = (delivery: FileDelivery): Promise<string> =>
+  const start = (delivery: FileDelivery, widerMounts: readonly string[]): Promise<string> =>
     createAndStart(
       deps.docker,
       (dropped) =>
@@ -229,6 +230,7 @@ export async function startNodeContainer(
             ssh: prepared.ssh.kind,
             fileBinds: delivery === 'mount' ? prepared.files.binds : [],
             terminal: hooks?.terminal,
+            widerMounts,
           },
           dropped,
         ),
@@ -240,18 +242,48 @@ export async function startNodeContainer(
         await allSettledOrFirstError([...put, hooks?.beforeStart(id)]);
       },
     );
-  const delivery = prepared.delivery.delivery;
-  const id = await start(delivery).catch(async (error: unknown) => {
-    // a root daemon and a home on NFS with root_squash: it cannot reach the job directory or the package
-    if (delivery !== 'mount' || !mountOfOwnFailed(error, prepared.files.binds)) throw error;
-    deps.log.verbose(`the daemon on ${plan.node} cannot mount srun-docker's files (${error instanceof Error ? error.message : String(error)}): it writes them into the containers instead, on this node from now on`);
-    await prepared.delivery.rememberPut();
-    return start('put');
-  });
+  let delivery = prepared.delivery.delivery;
+  let widerMounts: string[] = [];
+  let id: string | undefined;
+  // each retry takes one way out of a mount a root daemon on NFS with root_squash cannot make
+  for (let attempt = 0; id === undefined; attempt += 1) {
+    try {
+      id = await start(delivery, widerMounts);
+    } catch (error) {
+      if (delivery === 'mount' && mountOfOwnFailed(error, prepared.files.binds)) {
+        // the job directory or the package in the home
+        deps.log.verbose(`the daemon on ${plan.node} cannot mount srun-docker's files (${startErrorText(error)}): it writes them into the containers instead, on this node from now on`);
+        await prepared.delivery.rememberPut();
+        delivery = 'put';
+        continue;
+      }
+      const widen = attempt < MOUNT_RETRIES ? await mountsToMoveUp(deps, ctx, error, widerMounts) : [];
+      if (widen.length === 0) throw error;
+      const tops = [...new Set(widen.map((w) => w.top))];
+      deps.log.verbose(`the daemon on ${plan.node} cannot mount ${widen.map((w) => w.path).join(', ')}: mounting ${tops.join(', ')} instead (${startErrorText(error)})`);
+      widerMounts = [...widerMounts, ...tops];
+    }
+  }
   deps.log.verbose(`container ${plan.containerName} started (${id.slice(0, 12)}), sshd on port ${plan.port}`);
   // its passwd and group stay until the job directory goes: on a shared home (NFS, FUSE) a mounted
   // file that is removed is gone for the container too
   return id;
+}
+
+/** A start is tried at most this many times more for mounts moved up (one per directory the job needs, and the script's). */
+const MOUNT_RETRIES = 3;
+
+/**
+ * The directories the job needs outside the home (the working directory, the script's) whose mount
+ * the failed start named, each with the highest directory of the user's above it (reachable.ts); none
+ * already moved up. Asked only after a start failed.
+ */
+async function mountsToMoveUp(deps: NodeDeps, ctx: NodeContext, error: unknown, done: readonly string[]): Promise<{ path: string; top: string }[]> {
+  const { plan, identity } = ctx;
+  const within = (path: string, dir: string): boolean => path === dir || path.startsWith(`${dir}/`);
+  const paths = [...new Set([...plan.neededPaths, dirname(plan.scriptPath)])].filter((p) => !within(p, identity.home) && !done.some((d) => within(p, d)));
+  const needed = await Promise.all(paths.map(async (path) => ({ path, top: await ownTop(path, identity.uid, (p) => deps.fs.owner(p).catch(() => undefined)) })));
+  return mountsToWiden(startErrorText(error), needed);
 }
 
 /** What the engine would silently not apply: a limit the user asked for is refused, a default is warned about once. */

@@ -40,12 +40,14 @@ beforeAll(async () => {
   work = mkdtempSync(join(user.home, 'root-squash-'));
   home = join(work, 'home');
   tmp = join(work, 'tmp');
-  for (const dir of [work, home, tmp, join(work, 'real'), join(work, 'real-pkg'), join(home, '.srun-docker'), join(home, 'pkg')]) {
+  for (const dir of [work, home, tmp, join(work, 'real'), join(work, 'real-pkg'), join(work, 'real-scratch', 'proj'), join(work, 'scratch'), join(home, '.srun-docker'), join(home, 'pkg')]) {
     mkdirSync(dir, { recursive: true });
     chownSync(dir, user.uid, user.gid);
   }
   mountForUserAlone(join(work, 'real'), join(home, '.srun-docker'));
   mountForUserAlone(join(work, 'real-pkg'), join(home, 'pkg'));
+  // a directory of the user's outside the home that only they can enter, as a 0700 /scratch/alice
+  mountForUserAlone(join(work, 'real-scratch'), join(work, 'scratch'));
   for (const file of PACKAGE_FILES) {
     if (!existsSync(join(PROJECT, file))) continue;
     execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'install', '-D', join(PROJECT, file), join(home, 'pkg', file)]);
@@ -83,5 +85,23 @@ describe('a home whose job directory the root daemon cannot reach (NFS root_squa
     expect(await containersOf(user.name)).toEqual([]);
     const jobs = join(work, 'real', 'jobs');
     expect(existsSync(jobs) ? readdirSync(jobs) : []).toEqual([]);
+  });
+
+  it.skipIf(!root)('a working directory outside the home below a directory only the user can enter: its mount moves up to the highest directory of theirs, the job runs there', async () => {
+    const cwd = join(work, 'scratch', 'proj');
+    execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'sh', '-c', 'echo data > "$1/input.txt"', 'sh', cwd]);
+    expect(() => readdirSync(cwd)).toThrow(/EACCES/);
+    const job = writeJobScript(work, 'scratch-job.sh', 'echo "pwd=$(pwd) input=$(cat input.txt)"; echo out > output.txt');
+    // root cannot enter it: srun-docker is started in it as the user (runCli starts it in its cwd as root)
+    const env = { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: home, USER: user.name, LOGNAME: user.name, TMPDIR: tmp, SRUN_DOCKER_PULL: 'never' };
+    const asUser = ['setpriv', `--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--'];
+    const run = await execa(asUser[0] ?? 'setpriv', [...asUser.slice(1), 'sh', '-c', 'cd "$1" && shift && exec "$@"', 'sh', cwd, process.execPath, join(PROJECT, 'bin', 'srun-docker'), `--container=${JOB_IMAGE}`, `--script=${job}`, '--verbose'], { cwd: work, env, extendEnv: false, reject: false, all: true, timeout: 120_000 });
+    expect(run.exitCode, run.all).toBe(0);
+    const moved = run.stderr.split('\n').find((line) => line.includes(`cannot mount ${cwd}`));
+    expect(moved, run.stderr).toContain(`: mounting ${user.home} instead (`);
+    expect(run.stdout, run.all).toContain(`pwd=${cwd} input=data`);
+    const written = execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'stat', '-c', '%u %n', join(cwd, 'output.txt')], { encoding: 'utf8' });
+    expect(written.trim()).toBe(`${user.uid} ${join(cwd, 'output.txt')}`);
+    expect(await containersOf(user.name)).toEqual([]);
   });
 });

@@ -12,6 +12,8 @@ import type { WallClock } from '../../src/platform/timings.js';
 export class MemoryFs implements FileSystem {
   readonly files = new Map<string, { data: string; mtime: number }>();
   readonly dirs = new Map<string, number>();
+  /** Owners by path (uid); a path not in it has none known. */
+  readonly owners = new Map<string, number>();
   /** Every call made on it, `op path`, in order (what a node would ask of a shared home). */
   readonly ops: string[] = [];
 
@@ -50,6 +52,10 @@ export class MemoryFs implements FileSystem {
   modifiedAt(path: string): Promise<number | undefined> {
     this.ops.push(`stat ${path}`);
     return Promise.resolve(this.files.get(path)?.mtime ?? this.dirs.get(path));
+  }
+  owner(path: string): Promise<number | undefined> {
+    this.ops.push(`owner ${path}`);
+    return Promise.resolve(this.owners.get(path));
   }
   list(dir: string): Promise<string[]> {
     this.ops.push(`list ${dir}`);

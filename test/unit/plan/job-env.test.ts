@@ -152,6 +152,10 @@ describe('jobEnvScript', () => {
     expect(jobEnvScript({ A: '1', B: "it's", C: '' })).toBe("export A='1'\nexport B='it'\\''s'\nexport C=''\n");
   });
 
+  it("with the job's working directory, changes into it first, or the job does not run", () => {
+    expect(jobEnvScript({ A: '1' }, "/scratch/al'ice/run")).toBe("cd -- '/scratch/al'\\''ice/run' || exit 1\nexport A='1'\n");
+  });
+
   it('leaves out names sh cannot export (only --envlist can bring them; they are in the container environment already)', () => {
     expect(jobEnvScript({ 'my.var': 'x', '1A': 'y', _ok: 'z' })).toBe("export _ok='z'\n");
   });
