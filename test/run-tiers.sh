@@ -10,7 +10,9 @@
 # printed here, over both. A run that reported nothing (its setup failed) counts as one failure.
 # env: TIERS_PLAIN_PROJECTS (the projects of the first run, default "unit docker cluster"),
 #      TIERS_CACHING_FILES (the cluster test files for the caching home; empty: skip that run),
-#      TIERS_ALIASED_FILES (the cluster test files for aliased node names; empty: skip that run)
+#      TIERS_ALIASED_FILES (the cluster test files for aliased node names; empty: skip that run),
+#      TIERS_TIMEOUT_SECONDS (each run's bound, default 1500: one run once sat idle for 29 min, its
+#      last fork waiting with nothing to do, and only CI's 90 minutes would have ended it)
 set -uo pipefail
 cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." || exit 1
 
@@ -34,7 +36,11 @@ tier() {
   before="$(wc -l <"$summary")"
   local t0=$SECONDS
   local out="$outputs/${#failed_tiers[@]}-$RANDOM.log"
-  npx vitest run "$@" "${reporters[@]}" 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
+  # a bounded run: SIGTERM at the bound, SIGKILL 60 s later (its global teardown gets that minute)
+  timeout --kill-after=60 "$tier_timeout" npx vitest run "$@" "${reporters[@]}" 2>&1 | tee "$out"; rc=${PIPESTATUS[0]}
+  if [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    echo "[tiers] $what did not finish within $tier_timeout s and was stopped: a test file hung (vitest prints a file when it ends: the one running is not above)"
+  fi
   after="$(wc -l <"$summary")"
   if [ "$after" -eq "$before" ]; then
     echo "[tiers] $what reported no tests (exit $rc): counted as one failure — see its output above"
@@ -45,6 +51,7 @@ tier() {
   return "$rc"
 }
 
+tier_timeout="${TIERS_TIMEOUT_SECONDS:-1500}"
 rc=0
 project_args=()
 expected_tiers=("${plain_projects[@]}")
