@@ -129,7 +129,8 @@ function extraBinds(home: string, paths: readonly string[], scriptFile: string |
   return [...tops.map((p) => `${p}:${p}`), ...file];
 }
 
-function isWithin(path: string, dir: string): boolean {
+/** Whether `path` is `dir` or below it. */
+export function isWithin(path: string, dir: string): boolean {
   return path === dir || path.startsWith(dir.endsWith('/') ? dir : `${dir}/`);
 }
 

@@ -1,7 +1,7 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
 import { controlFifoPath } from './control-fifo.js';
-import { buildContainerSpec, containerEnv } from './container-spec.js';
+import { buildContainerSpec, containerEnv, isWithin } from './container-spec.js';
 import type { EngineFacts } from '../docker/engine.js';
 import { dirname } from 'node:path';
 import { scriptMount } from './container-spec.js';
@@ -47,7 +47,7 @@ export function nodeContainerSpec(
   // a working directory the daemon cannot reach cannot be the container's either (runc makes sure
   // it exists, as root): the container starts in the directory mounted in its place, and the job
   // changes into it itself (job.env's first line)
-  const wider = facts.widerMounts?.find((dir) => facts.cwd === dir || facts.cwd.startsWith(`${dir}/`));
+  const wider = facts.widerMounts?.find((dir) => isWithin(facts.cwd, dir));
   const spec = buildContainerSpec({
     name: plan.containerName,
     image: plan.image,

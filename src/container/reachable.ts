@@ -16,10 +16,8 @@ export type OwnerOf = (path: string) => Promise<number | undefined>;
 /** The highest directory above `path` (or `path` itself) that is `uid`'s, every directory between owned by `uid` too. */
 export async function ownTop(path: string, uid: number, ownerOf: OwnerOf): Promise<string> {
   let top = path;
-  for (let dir = dirname(path); dir !== top && (await ownerOf(dir)) === uid; dir = dirname(dir)) {
-    top = dir;
-    if (dir === dirname(dir)) break; // the root, owned by the user: no higher to go
-  }
+  // ends at the root too: dirname('/') is '/', the top already
+  for (let dir = dirname(path); dir !== top && (await ownerOf(dir)) === uid; dir = dirname(dir)) top = dir;
   return top;
 }
 

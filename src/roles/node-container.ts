@@ -18,6 +18,7 @@ import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { deliveryMemory, limitMemory, type DeliveryMemory } from '../container/limits-cache.js';
 import { nodeContainerEnv, nodeContainerSpec } from '../container/node-spec.js';
+import { isWithin } from '../container/container-spec.js';
 import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
 import { UsageError } from '../platform/errors.js';
@@ -280,8 +281,7 @@ const MOUNT_RETRIES = 3;
  */
 async function mountsToMoveUp(deps: NodeDeps, ctx: NodeContext, error: unknown, done: readonly string[]): Promise<{ path: string; top: string }[]> {
   const { plan, identity } = ctx;
-  const within = (path: string, dir: string): boolean => path === dir || path.startsWith(`${dir}/`);
-  const paths = [...new Set([...plan.neededPaths, dirname(plan.scriptPath)])].filter((p) => !within(p, identity.home) && !done.some((d) => within(p, d)));
+  const paths = [...new Set([...plan.neededPaths, dirname(plan.scriptPath)])].filter((p) => !isWithin(p, identity.home) && !done.some((d) => isWithin(p, d)));
   const needed = await Promise.all(paths.map(async (path) => ({ path, top: await ownTop(path, identity.uid, (p) => deps.fs.owner(p).catch(() => undefined)) })));
   return mountsToWiden(startErrorText(error), needed);
 }

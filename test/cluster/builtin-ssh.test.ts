@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { asAlice, CONTROLLER, MPI_IMAGE, NODES, onCluster, writeAliceFile } from './support/cluster.js';
 import { containersOn, processes } from './support/faults.js';
 import { deriveNodeImages, ensureNodeImages, removeNodeImages } from './support/images.js';
-import { ALLREDUCE_JOB, allreduceRanks, AWAIT_RELEASE, jobLine, WORK } from './support/jobs.js';
+import { ALLREDUCE_JOB, allreduceRanks, AWAIT_RELEASE, jobLine, readListed, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 import { DROPBEAR_SHA256 } from '../../src/ssh/dropbear-build.js';
 
@@ -184,8 +184,8 @@ describe('security of the built-in ssh', () => {
      */
     async function waitForHoldLine(): Promise<string> {
       for (let i = 0; i < 180; i++) {
-        const seen = await asAlice(['sh', '-c', 'ls "$(dirname "$1")" | grep -qxF "$(basename "$1")" && cat "$1"', 'sh', holdLine], { timeoutMs: 30_000 });
-        if (seen.exitCode === 0 && /^port=\d+ dir=\S+/.test(seen.stdout) && (await containersOn('node3')).length > 0) return seen.stdout.trim();
+        const seen = await readListed(holdLine);
+        if (/^port=\d+ dir=\S+/.test(seen) && (await containersOn('node3')).length > 0) return seen.trim();
         await new Promise((resolve) => setTimeout(resolve, 500));
       }
       throw new Error('the hold job did not start within 90 s');

@@ -74,8 +74,12 @@ export function batchOutput(jobId: string): string {
  * listing of its directory: a read before, on the caching home (or NFS), would leave this host a
  * "no such file" for 30 s after the file is there.
  */
-export async function readBatchOutput(jobId: string): Promise<string> {
-  const path = batchOutput(jobId);
+export function readBatchOutput(jobId: string): Promise<string> {
+  return readListed(batchOutput(jobId));
+}
+
+/** A file on the home as alice reads it on the login host, '' while its name is not in its directory's listing (see readBatchOutput). */
+export async function readListed(path: string): Promise<string> {
   const read = await asAlice(['sh', '-c', 'ls "$(dirname "$1")" | grep -qxF "$(basename "$1")" && cat "$1"', 'sh', path], { timeoutMs: 30_000 });
   return read.exitCode === 0 ? read.stdout : '';
 }
