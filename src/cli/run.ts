@@ -14,7 +14,7 @@ import { processLiveness, type Liveness } from '../roles/liveness.js';
 import type { CliIo } from './cli.js';
 import type { DockerClient } from '../docker/client.js';
 import { createDockerodeClient } from '../docker/dockerode-client.js';
-import { InterruptedError, LaunchError, UsageError } from '../platform/errors.js';
+import { InterruptedError, LaunchError, ScriptNotFoundError, UsageError } from '../platform/errors.js';
 import { nodeFileSystem } from '../platform/fs.js';
 import { nodeLookupOps, statAfresh } from '../platform/fresh-lookup.js';
 import { containerIdentity, lookUpIdentity, type Identity } from '../container/identity.js';
@@ -50,8 +50,13 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     return 0;
   }
   const cwd = process.cwd();
+  const where = `${allocation.nodeName} ${allocation.role}`;
+  let scriptNotFound: ScriptNotFoundError | undefined;
   const scriptExecutable = await checkScript(resolve(cwd, options.script)).catch((error: unknown) => {
-    throw placed(error, `${allocation.nodeName} ${allocation.role}`); // each node says whether it finds it
+    // a worker alone missing it asks the coordinator first (runWorker); anything else ends the node
+    if (!(error instanceof ScriptNotFoundError && allocation.role === 'worker' && !options.dryRun)) throw placed(error, where);
+    scriptNotFound = error;
+    return false;
   });
   const user = userInfo();
   const liveness = processLiveness(hostname(), process.pid, runner);
@@ -112,6 +117,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     cacheDir: trustedDir(cacheDir, user.uid) ? cacheDir : tmp.dirSync({ prefix: 'srun-docker-cache-', mode: 0o700, unsafeCleanup: true }).name,
     cwd,
     earlyWarnings,
+    scriptNotFound,
     ...daemon,
   };
   // srun hands its input to every task: a worker that never read its copy would stop srun passing
@@ -122,7 +128,7 @@ export async function runJob(options: RunOptions, env: Record<string, string | u
     if (plan.role === 'coordinator') log.info(`job finished with exit code ${code}`);
     return code;
   } catch (error) {
-    throw placed(controller.signal.aborted ? controller.signal.reason : error, `${allocation.nodeName} ${plan.role}`);
+    throw placed(controller.signal.aborted ? controller.signal.reason : error, where);
   } finally {
     stopDraining();
     ENDING_SIGNALS.forEach((signal) => process.off(signal, onSignal));
@@ -235,7 +241,7 @@ function preflight(
 }
 
 /**
- * Returns whether the script is executable; a missing script is a usage error on every node alike.
+ * Returns whether the script is executable; a missing script is a usage error (ScriptNotFoundError).
  * It is looked up afresh before it is called missing: a home that caches lookups (NFS) may still
  * hold a "no such file" for a script made on another host a moment ago.
  */
@@ -247,7 +253,7 @@ async function checkScript(path: string): Promise<boolean> {
     throw new UsageError(`--script ${path} cannot be looked up (${(error as NodeJS.ErrnoException).code ?? String(error)}) — check the directory's permissions`);
   }
   if (info === undefined) {
-    throw new UsageError(
+    throw new ScriptNotFoundError(
       `--script ${path} does not exist — give a path relative to the current directory or an absolute one; one made on another host in the last minute may not show here yet on a home that caches lookups (NFS): then run again in a minute`,
     );
   }

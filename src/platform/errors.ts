@@ -13,6 +13,13 @@ export class UsageError extends Error {
   where?: string;
 }
 
+/**
+ * The --script is not there on this node. A worker that alone does not find it goes on if the
+ * coordinator (which did) answers: a home that caches lookups (NFS) may still hold a "no such file"
+ * on this host for a script made elsewhere a moment ago, and only the coordinator runs the script.
+ */
+export class ScriptNotFoundError extends UsageError {}
+
 /** The launch failed (daemon down, image missing, node never ready...): exit code 1. */
 export class LaunchError extends Error {
   override readonly name: string = 'LaunchError';

@@ -11,7 +11,7 @@ import { builtinFiles, dropbearHostPath, verifyDropbear } from '../ssh/builtin.j
 import { sessionPath } from '../ssh/paths.js';
 import { containerVariables, sessionFiles, sessionShellScript, withSessionShell, type SessionFiles } from '../ssh/session-shell.js';
 import { chooseSsh, OPENSSH_CLIENTS, OPENSSH_SERVER, type SshChoice } from '../ssh/server.js';
-import { LaunchError } from '../platform/errors.js';
+import { LaunchError, UsageError, type ScriptNotFoundError } from '../platform/errors.js';
 import { allSettledOrFirstError } from '../platform/settle.js';
 import { sshdLogPath } from '../plan/jobdir.js';
 import { waitForSshdListening } from '../ssh/listening.js';
@@ -21,7 +21,6 @@ import { nodeContainerEnv, nodeContainerSpec } from '../container/node-spec.js';
 import { isWithin } from '../container/container-spec.js';
 import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
-import { UsageError } from '../platform/errors.js';
 import type { StepResources } from '../slurm/resources.js';
 import { assertPortFree } from '../plan/ports.js';
 import type { CommandRunner } from '../platform/runner.js';
@@ -66,6 +65,8 @@ export interface NodeContext {
   staleCleanup: Promise<void>;
   /** Warnings found before the role began (the plan's, the daemon connection's): the role says them through its warnOnce. */
   earlyWarnings: readonly string[];
+  /** A worker only: this node does not find the --script (the coordinator may: see runWorker). */
+  scriptNotFound?: ScriptNotFoundError;
 }
 
 export interface PreparedNode {

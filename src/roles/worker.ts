@@ -11,6 +11,11 @@ import { containerStopped, ownSshdListens, prepareNode, sshdNetDir, startNodeCon
 
 /** How long a worker waits for its own sshd to listen before it reports it up anyway (the coordinator's login decides). */
 const SSHD_LISTEN_MAX_MS = 10_000;
+/**
+ * How long a worker that does not find the --script tries to reach the coordinator: long enough for
+ * a coordinator that found it to open its channel, short, as every node of a mistyped path waits it.
+ */
+export const SCRIPT_NOT_FOUND_JOIN_MS = 3_000;
 /** How long the teardown lets this node's container end by itself once its input is closed, before it removes it by force. */
 const OWN_EXIT_GRACE_MS = 2_000;
 
@@ -42,6 +47,12 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
   const nodeDeps: NodeDeps = { ...deps, warnOnce: channelWarner(joining, log) };
   ctx.earlyWarnings.forEach((message) => nodeDeps.warnOnce(message, message));
   try {
+    if (ctx.scriptNotFound !== undefined) {
+      // only the coordinator runs the script: a coordinator that answers found it, and this node's
+      // home still says "no such file" from an earlier look (NFS caches it for 30-60 s)
+      await joining;
+      log.verbose(`${plan.scriptPath} is not there on this node, but the coordinator found it: going on (a home that caches lookups)`);
+    }
     const prepared = await deps.timings.measure('prepare', () => prepareNode(nodeDeps, ctx, joining.then(() => undefined)));
     const link = await joining;
     const slots = resolveSlots(ctx.options.slotsPerNode, ctx.gpus, deps.runner, deps.fs);
@@ -99,9 +110,9 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
 async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> {
   const { plan } = ctx;
   const coordinator = plan.nodes[0] ?? '';
-  const deadline = deps.clock.now() + ctx.options.timeoutSeconds * 1000;
+  const deadline = deps.clock.now() + (ctx.scriptNotFound === undefined ? ctx.options.timeoutSeconds * 1000 : SCRIPT_NOT_FOUND_JOIN_MS);
   let address: Promise<string> | undefined;
-  const link = await joinCoordinator({
+  const joined = joinCoordinator({
     job: `${plan.jobId}.${plan.stepId}`,
     node: plan.node,
     dir: plan.jobDir.root,
@@ -119,6 +130,15 @@ async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> 
     signal: deps.signal,
     onImpostor: (port, reason) => deps.log.verbose(`port ${port} on ${coordinator} is not this job's control channel (${reason}); trying the next`),
   });
+  const missing = ctx.scriptNotFound;
+  const link = await (missing === undefined
+    ? joined
+    : joined.catch((error: unknown) => {
+        deps.signal.throwIfAborted();
+        // no coordinator: it did not find the script either (a mistyped path), and says so itself
+        deps.log.verbose(`no coordinator answered within ${SCRIPT_NOT_FOUND_JOIN_MS / 1000} s (${error instanceof Error ? error.message : String(error)})`);
+        throw missing;
+      }));
   deps.log.verbose(`joined the coordinator ${coordinator} on port ${link.port}`);
   return link;
 }

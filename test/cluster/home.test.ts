@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { clusterHomeMode, HOME, onCluster } from './support/cluster.js';
+import { clusterHomeMode, HOME, onCluster, writeAliceFile } from './support/cluster.js';
+import { srunDocker, WORK } from './support/jobs.js';
 import { useCluster } from './support/use-cluster.js';
 
 useCluster();
@@ -42,6 +43,23 @@ describe.skipIf(mode !== 'caching')(`the caching home: lookups cached 30 s per h
       expect(seenMs).toBeLessThan(40_000);
     } finally {
       await alice('node1', 'rm -f "$1" "$2"', name, data);
+    }
+  });
+
+  it("a script node2 still holds as missing while the coordinator finds it: the job runs on both nodes", async () => {
+    const script = `${WORK}/late-on-node2-${process.pid}.sh`;
+    const alice = (node: string, check: string) => onCluster(node, ['sh', '-c', check, 'sh', script], { timeoutMs: 30_000 });
+    try {
+      // node2 looks before it is there (a run with a mistyped name, say): its home keeps the miss 30 s
+      expect((await alice('node2', 'test -e "$1"')).exitCode).toBe(1);
+      await writeAliceFile(script, '#!/bin/bash\nmpirun -H "$hostlist" -np "$np" bash -c \'echo "rank on $(hostname)"\'\n');
+      expect((await alice('node2', 'test -e "$1"')).exitCode, 'node2 still caches the miss').toBe(1);
+      const run = await srunDocker(['-N2', '-w', 'node1,node2'], [`--script=${script}`, '--timeout=120', '--verbose'], 120_000);
+      expect(run.exitCode, run.all).toBe(0);
+      expect(run.stdout.split('\n').filter((l) => l.startsWith('rank on ')).sort()).toEqual(['rank on node1', 'rank on node2']);
+      expect(run.stderr).toContain(`srun-docker[node2 worker]: ${script} is not there on this node, but the coordinator found it: going on`);
+    } finally {
+      await alice('node1', 'rm -f "$1"');
     }
   });
 

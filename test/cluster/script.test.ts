@@ -31,6 +31,18 @@ describe('srun srun-docker: the job script', () => {
     expect(run.stdout).toContain(`scriptpath=[${ARGS}]`);
   });
 
+  it('a script that is on no node: each node says so with its name and srun exits 2, without waiting for the --timeout', async () => {
+    const missing = `${WORK}/no-such-script-${process.pid}.sh`;
+    // a worker that does not find it asks the coordinator for 3 s (it may find it), then gives up:
+    // a --timeout of 600 s that anyone waited for would outlast this run's 120 s
+    const run = await srunDocker(['-N3'], [`--script=${missing}`, '--timeout=600'], 120_000);
+    expect(run.exitCode, run.all).toBe(2);
+    for (const where of ['node1 coordinator', 'node2 worker', 'node3 worker']) {
+      expect(run.stderr).toContain(`srun-docker[${where}]: error: --script ${missing} does not exist — give a path relative to the current directory or an absolute one`);
+    }
+    // and nothing is left on any node (useCluster checks after every test)
+  });
+
   it('--script_help passes --help to the script', async () => {
     const run = await srunDocker(['-N2'], [`--script=${ARGS}`, '--script_help']);
     expect(run.exitCode, run.all).toBe(0);
