@@ -138,8 +138,8 @@ const BUILD_ID_LINE = '// srun-docker-build: 0000000000000000';
 
 const result = await build({
   stdin: {
-    // main sets process.exitCode; the process ends when nothing is left to do
-    contents: "import { main } from './src/cli/cli.ts';\nvoid main(process.argv.slice(2), process.env);\n",
+    // main sets process.exitCode; the process ends when nothing is left to do (or endWhenStuck ends it)
+    contents: "import { endWhenStuck, main } from './src/cli/cli.ts';\nvoid main(process.argv.slice(2), process.env).then((code) => endWhenStuck(code));\n",
     resolveDir: '.',
     loader: 'ts',
   },

@@ -48,6 +48,31 @@ async function dispatch(argv: readonly string[], env: Record<string, string | un
   return runJob(parsed.options, env, io);
 }
 
+/** How long the process may stay up once main is over before it ends anyway (endWhenStuck). */
+export const LINGER_MS = 5_000;
+
+/**
+ * After main: the process ends by itself once nothing is open. If something still is LINGER_MS
+ * later (a connection the daemon never closed), it ends anyway and says so: under srun a process
+ * that outlives its job holds the step, and the allocation, until someone cancels it.
+ */
+export function endWhenStuck(
+  code: number,
+  effects: { stderr: NodeJS.WritableStream; exit: (code: number) => void; later: (run: () => void, ms: number) => { unref(): unknown } } = {
+    stderr: process.stderr,
+    exit: (c) => process.exit(c),
+    later: (run, ms) => setTimeout(run, ms),
+  },
+): void {
+  // unref'd: it never keeps the process up itself, and runs only while something else does
+  effects
+    .later(() => {
+      effects.stderr.write(`srun-docker: warning: still running ${LINGER_MS / 1000} s after the end (something it opened was not closed: please report it); exiting with ${code}\n`);
+      effects.exit(code);
+    }, LINGER_MS)
+    .unref();
+}
+
 function errorLine(error: unknown): string {
   if (error instanceof UsageError || error instanceof LaunchError) return error.message;
   if (error instanceof Error) return `${error.message} (unexpected; please report it with the command you ran)`;

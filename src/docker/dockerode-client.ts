@@ -207,6 +207,9 @@ async function listContainers(docker: Docker, labels: readonly string[]): Promis
   }));
 }
 
+/** How long an attach may stay open once its container is removed. */
+const OUTPUT_AFTER_REMOVAL_MS = 2_000;
+
 async function attach(docker: Docker, id: string, io: ContainerIo, options: AttachOptions): Promise<AttachedContainer> {
   const container = docker.getContainer(id);
   const stream = await attachStream(docker, id);
@@ -249,6 +252,11 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
     stream.on('close', ended);
     stream.on('error', ended);
   });
+  // a container whose start failed is removed without ever running, and the daemon may keep its
+  // attach open (seen with a mount it could not make): that would keep this process alive after the
+  // job. One that ran (its input began) has closed it before it is removed; the grace lets its last output in.
+  let began = false;
+  void removed.then(() => setTimeout(() => (stream as Partial<NodeJS.ReadStream>).destroy?.(), began ? OUTPUT_AFTER_REMOVAL_MS : 0).unref());
   // the lines seen: their code is on its way (setImmediate above), the output's end must not win with none
   void drained.then(() => {
     input.detach();
@@ -260,7 +268,10 @@ async function attach(docker: Docker, id: string, io: ContainerIo, options: Atta
     resize: async (rows, columns) => {
       await container.resize({ h: rows, w: columns });
     },
-    startInput: input.start,
+    startInput: () => {
+      began = true;
+      input.start();
+    },
     stopInput: input.stop,
     exited: Promise.all([exit, drained]).then(([code]) => code),
     outputEnded: drained,
