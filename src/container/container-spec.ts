@@ -121,6 +121,15 @@ export function dataMountBind(entry: string): string {
   return [src, dst ?? src, ...(mode ? [mode] : [])].join(':');
 }
 
+/**
+ * The path of a --datamnts entry mounted read-write at its own path (`/data`, `/data:/data:rw`): a
+ * mount of a directory above it, at the same path, gives the job the same files. Undefined for others.
+ */
+export function samePathDataMount(entry: string): string | undefined {
+  const [src, dst, mode] = dataMountBind(entry).split(':');
+  return src === dst && mode !== 'ro' ? src : undefined;
+}
+
 /** Mounts for needed paths outside the home (which is mounted whole), one per distinct top path; the script file where none covers it. */
 function extraBinds(home: string, paths: readonly string[], scriptFile: string | undefined): string[] {
   const outside = [...new Set(paths.map((p) => resolve(p)))].filter((p) => !isWithin(p, home) && p !== '/');

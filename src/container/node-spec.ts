@@ -1,10 +1,9 @@
 import type Docker from 'dockerode';
 import { containerCommand } from './container-command.js';
 import { controlFifoPath } from './control-fifo.js';
-import { buildContainerSpec, containerEnv, isWithin } from './container-spec.js';
+import { buildContainerSpec, containerEnv, isWithin, samePathDataMount, scriptMount } from './container-spec.js';
 import type { EngineFacts } from '../docker/engine.js';
 import { dirname } from 'node:path';
-import { scriptMount } from './container-spec.js';
 import type { Identity } from './identity.js';
 import type { StepResources } from '../slurm/resources.js';
 import { sshdLogPath } from '../plan/jobdir.js';
@@ -56,7 +55,11 @@ export function nodeContainerSpec(
     neededPaths: [...plan.neededPaths, ...script.neededPaths, ...(facts.widerMounts ?? [])],
     scriptFile: script.scriptFile,
     fileBinds: facts.fileBinds,
-    datamnts: options.datamnts,
+    // one the daemon could not mount is inside a mount moved up in its place (node-container.ts)
+    datamnts: options.datamnts.filter((entry) => {
+      const path = samePathDataMount(entry);
+      return path === undefined || !(facts.widerMounts ?? []).some((dir) => isWithin(path, dir));
+    }),
     env: envlistEntries(plan),
     dockopts: plan.dockopts,
     privileged: options.privileged,

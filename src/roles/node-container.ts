@@ -18,7 +18,7 @@ import { waitForSshdListening } from '../ssh/listening.js';
 import { createNodeSshd } from '../ssh/material.js';
 import { deliveryMemory, limitMemory, type DeliveryMemory } from '../container/limits-cache.js';
 import { nodeContainerEnv, nodeContainerSpec } from '../container/node-spec.js';
-import { isWithin } from '../container/container-spec.js';
+import { isWithin, samePathDataMount } from '../container/container-spec.js';
 import type { LaunchPlan } from '../plan/plan.js';
 import type { EngineFacts } from '../docker/engine.js';
 import type { StepResources } from '../slurm/resources.js';
@@ -272,17 +272,22 @@ export async function startNodeContainer(
   return id;
 }
 
-/** A start is tried at most this many times more for mounts moved up (one per directory the job needs, and the script's). */
-const MOUNT_RETRIES = 3;
+/**
+ * A guard: each retry moves up a mount not moved before, so the retries end by themselves (one per
+ * directory the job needs: the working directory, the script's, each --datamnts entry).
+ */
+const MOUNT_RETRIES = 8;
 
 /**
- * The directories the job needs outside the home (the working directory, the script's) whose mount
- * the failed start named, each with the highest directory of the user's above it (reachable.ts); none
- * already moved up. Asked only after a start failed.
+ * The directories the job needs outside the home (the working directory, the script's, --datamnts
+ * entries at their own path and read-write) whose mount the failed start named, each with the
+ * highest directory of the user's above it (reachable.ts); none already moved up. Asked only after
+ * a start failed.
  */
 async function mountsToMoveUp(deps: NodeDeps, ctx: NodeContext, error: unknown, done: readonly string[]): Promise<{ path: string; top: string }[]> {
   const { plan, identity } = ctx;
-  const paths = [...new Set([...plan.neededPaths, dirname(plan.scriptPath)])].filter((p) => !isWithin(p, identity.home) && !done.some((d) => isWithin(p, d)));
+  const data = ctx.options.datamnts.map(samePathDataMount).filter((p) => p !== undefined);
+  const paths = [...new Set([...plan.neededPaths, dirname(plan.scriptPath), ...data])].filter((p) => !isWithin(p, identity.home) && !done.some((d) => isWithin(p, d)));
   const needed = await Promise.all(paths.map(async (path) => ({ path, top: await ownTop(path, identity.uid, (p) => deps.fs.owner(p).catch(() => undefined)) })));
   return mountsToWiden(startErrorText(error), needed);
 }

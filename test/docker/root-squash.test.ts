@@ -104,4 +104,20 @@ describe('a home whose job directory the root daemon cannot reach (NFS root_squa
     expect(written.trim()).toBe(`${user.uid} ${join(cwd, 'output.txt')}`);
     expect(await containersOf(user.name)).toEqual([]);
   });
+
+  it.skipIf(!root)('a --datamnts directory below a directory only the user can enter: its mount moves up the same way, the job reads the data', async () => {
+    const data = join(work, 'scratch', 'data');
+    execFileSync('setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--init-groups', '--', 'sh', '-c', 'mkdir -p "$1" && echo dataset > "$1/part-0"', 'sh', data]);
+    expect(() => readdirSync(data)).toThrow(/EACCES/);
+    const job = writeJobScript(work, 'data-job.sh', `echo "read=$(cat ${data}/part-0)"`);
+    const run = await runCli([`--container=${JOB_IMAGE}`, `--script=${job}`, `--datamnts=${data}`, '--verbose'], { cwd: work, env: { HOME: home, TMPDIR: tmp }, timeoutMs: 120_000 });
+    expect(run.exitCode, run.all).toBe(0);
+    // the working directory (work) is named too: the path runc could not make is below it
+    const moved = run.stderr.split('\n').find((line) => line.includes(' cannot mount ') && line.includes(`${data}:`));
+    expect(moved, run.stderr).toContain(`: mounting ${user.home} instead (`);
+    expect(run.stdout, run.all).toContain('read=dataset');
+    // the attach of each container whose start failed was let go: nothing held the process up after the job
+    expect(run.stderr).not.toContain('still running');
+    expect(await containersOf(user.name)).toEqual([]);
+  });
 });

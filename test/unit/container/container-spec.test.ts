@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import {
   buildContainerSpec,
   dataMountBind,
+  samePathDataMount,
   SHM_BYTES,
   STACK_BYTES,
   type ContainerSpecInput,
@@ -109,6 +110,16 @@ describe('--datamnts', () => {
   ])('%j is a UsageError', (entry, message) => {
     expect(() => dataMountBind(entry)).toThrow(UsageError);
     expect(() => dataMountBind(entry)).toThrow(message);
+  });
+
+  it.each<[string, string | undefined]>([
+    ['/data', '/data'],
+    ['/data:/data', '/data'],
+    ['/data:/data:rw', '/data'],
+    ['/data:/data:ro', undefined],
+    ['/data:/in', undefined],
+  ])('samePathDataMount(%s) is %s (a mount above it can stand in only for a read-write one at its own path)', (entry, path) => {
+    expect(samePathDataMount(entry)).toBe(path);
   });
 
   it('are appended to the binds', () => {

@@ -56,4 +56,17 @@ describe('nodeContainerSpec with a mount moved up', () => {
     expect(moved.HostConfig?.Binds?.some((b) => b.startsWith(`${cwd}:`))).toBe(false);
     expect(moved.WorkingDir).toBe('/scratch/alice');
   });
+
+  it('a --datamnts entry at its own path, read-write, inside the top is left to it; a read-only one or one mounted elsewhere stays', () => {
+    const datamnts = ['/scratch/alice/data', '/scratch/alice/ro:/scratch/alice/ro:ro', '/scratch/alice/in:/in', '/data/shared'];
+    const options = runOptions({ script: '/home/alice/train.sh', datamnts });
+    const allocation = { inSlurm: true, jobId: '7', stepId: '0', nodes: ['n1'], nodeName: 'n1', role: 'coordinator' as const, gpus: [], resources: {} };
+    const plan = buildLaunchPlan(options, allocation, { cwd: '/home/alice', user: 'alice', home: '/home/alice', env: {}, scriptExecutable: true });
+    const facts = { identity: aliceIdentity(), cwd: '/home/alice', gpus: [], resources: {}, engine: ROOT_DOCKER, imageHas: () => false, imagePath: '/usr/bin:/bin', ssh: 'image' as const, fileBinds: [] };
+    const binds = nodeContainerSpec(options, plan, { ...facts, widerMounts: ['/scratch/alice'] }).HostConfig?.Binds ?? [];
+    expect(binds).toContain('/scratch/alice:/scratch/alice');
+    expect(binds).not.toContain('/scratch/alice/data:/scratch/alice/data');
+    expect(binds).toEqual(expect.arrayContaining(['/scratch/alice/ro:/scratch/alice/ro:ro', '/scratch/alice/in:/in', '/data/shared:/data/shared']));
+    expect(nodeContainerSpec(options, plan, facts).HostConfig?.Binds).toContain('/scratch/alice/data:/scratch/alice/data');
+  });
 });
