@@ -110,7 +110,9 @@ export async function runWorker(deps: NodeDeps, ctx: NodeContext): Promise<numbe
 async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> {
   const { plan } = ctx;
   const coordinator = plan.nodes[0] ?? '';
-  const deadline = deps.clock.now() + (ctx.scriptNotFound === undefined ? ctx.options.timeoutSeconds * 1000 : SCRIPT_NOT_FOUND_JOIN_MS);
+  const deadline = deps.clock.now() + ctx.options.timeoutSeconds * 1000;
+  // only the search for a coordinator is cut short: one that said hello found the script
+  const searchDeadline = ctx.scriptNotFound === undefined ? deadline : deps.clock.now() + SCRIPT_NOT_FOUND_JOIN_MS;
   let address: Promise<string> | undefined;
   const joined = joinCoordinator({
     job: `${plan.jobId}.${plan.stepId}`,
@@ -125,7 +127,7 @@ async function join(deps: NodeDeps, ctx: NodeContext): Promise<CoordinatorLink> 
     },
     ports: channelPorts(plan.jobId, plan.stepId),
     readSecret: () => readJobSecret(deps.fs, plan.jobDir, deadline, deps.clock),
-    deadline,
+    deadline: searchDeadline,
     clock: deps.clock,
     signal: deps.signal,
     onImpostor: (port, reason) => deps.log.verbose(`port ${port} on ${coordinator} is not this job's control channel (${reason}); trying the next`),
