@@ -1,4 +1,5 @@
 import { dirname } from 'node:path';
+import { isWithin } from './container-spec.js';
 
 /**
  * A root daemon on NFS exported with root_squash is "nobody" to the file server: it cannot look up a
@@ -29,19 +30,32 @@ export async function ownTop(path: string, uid: number, ownerOf: OwnerOf): Promi
 export function mountsToWiden(message: string, needed: readonly { path: string; top: string }[]): { path: string; top: string }[] {
   return needed.filter(({ path, top }) => {
     if (top === path) return false;
+    // a name below the path on the way to (or in) another needed path below it is that one's: the
+    // working directory is not named by a --datamnts directory under it that the daemon cannot reach
+    const othersBelow = needed.filter((other) => other.path !== path && isWithin(other.path, path));
+    const own = (named: string): boolean => !othersBelow.some((other) => isWithin(named, other.path) || isWithin(other.path, named));
     for (let dir = path; ; dir = dirname(dir)) {
       // the path or a name below it; a directory above only by itself (runc stops at the first it cannot see)
-      if (namesPath(message, dir, dir === path)) return true;
+      if (namesPath(message, dir, dir === path ? own : undefined)) return true;
       if (dir === top || dir === dirname(dir)) return false;
     }
   });
 }
 
-/** Whether the message names this path as a whole, not as the start of a longer name (`/a/b` in `/a/bc`); with `below`, a path under it counts. */
-function namesPath(message: string, path: string, below: boolean): boolean {
+/**
+ * Whether the message names this path as a whole, not as the start of a longer name (`/a/b` in
+ * `/a/bc`); with `below`, a path under it counts when `below` takes it.
+ */
+function namesPath(message: string, path: string, below: ((named: string) => boolean) | undefined): boolean {
   for (let at = message.indexOf(path); at >= 0; at = message.indexOf(path, at + 1)) {
     const next = message[at + path.length];
-    if (next === undefined || (next === '/' ? below : !/[\w.-]/.test(next))) return true;
+    if (next === undefined || (next !== '/' && !/[\w.-]/.test(next))) return true;
+    if (next === '/' && below?.(namedAt(message, at)) === true) return true;
   }
   return false;
+}
+
+/** The path the message names from `at` on: up to a space, a colon or a quote. */
+function namedAt(message: string, at: number): string {
+  return (/^[^\s:'"]+/.exec(message.slice(at))?.[0] ?? '').replace(/\/+$/, '');
 }

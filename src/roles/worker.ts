@@ -15,7 +15,7 @@ const SSHD_LISTEN_MAX_MS = 10_000;
  * How long a worker that does not find the --script tries to reach the coordinator: long enough for
  * a coordinator that found it to open its channel, short, as every node of a mistyped path waits it.
  */
-export const SCRIPT_NOT_FOUND_JOIN_MS = 3_000;
+const SCRIPT_NOT_FOUND_JOIN_MS = 3_000;
 /** How long the teardown lets this node's container end by itself once its input is closed, before it removes it by force. */
 const OWN_EXIT_GRACE_MS = 2_000;
 

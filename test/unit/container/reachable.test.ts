@@ -33,6 +33,17 @@ describe('mountsToWiden: the needed paths a failed start named', () => {
     expect(mountsToWiden('error during container init: mkdir /scratch/alice: permission denied', needed)).toEqual(needed);
   });
 
+  it('a name below a needed path on the way to another needed path below it is only that one\'s', () => {
+    const both = [
+      { path: '/work', top: '/top' },
+      { path: '/work/scratch/data', top: '/top' },
+    ];
+    expect(mountsToWiden('mkdir /work/scratch: file exists: unknown', both)).toEqual([both[1]]);
+    expect(mountsToWiden("error while creating mount source path '/work/scratch/data': mkdir /work/scratch: file exists", both)).toEqual([both[1]]);
+    // a name below /work that is not on data's way is /work's own (its script, say)
+    expect(mountsToWiden('stat /work/train.sh: permission denied', both)).toEqual([both[0]]);
+  });
+
   it('not for another path, one that only starts the same, one above its top, or a path that has no higher top', () => {
     expect(mountsToWiden('mkdir /home/alice/.srun-docker/jobs/1.0: permission denied', needed)).toEqual([]);
     expect(mountsToWiden('stat /scratch/alice/proj/runs: permission denied', needed)).toEqual([]);
