@@ -34,13 +34,31 @@ export function generateKeyPair(comment: string): KeyPair {
 
 /** A new key's raw parts, for writers of more than one format (OpenSSH's, and Dropbear's for the built-in ssh). */
 export function generateEd25519(comment: string): Ed25519Parts {
-  const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
+  // DER straight out of the generation, never a KeyObject exported afterwards: in Node 20 a GC
+  // inside `privateKey.export({ format: 'jwk' })` can run the generation job's destructor, which
+  // locks the key the export holds, and the process hangs for good (caught with gdb in a test run:
+  // ExportJWKEdKey → CollectGarbage → ~KeyGenJob → uv_mutex_lock, 1 hang in ~3 CI runs of ~6,000 keys)
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519', {
+    publicKeyEncoding: { type: 'spki', format: 'der' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'der' },
+  });
   return {
-    publicKey: Buffer.from(jwk.x ?? '', 'base64url'),
-    seed: Buffer.from(jwk.d ?? '', 'base64url'),
+    publicKey: rawKey(publicKey, ED25519_SPKI_PREFIX),
+    seed: rawKey(privateKey, ED25519_PKCS8_PREFIX),
     comment,
     checkInt: randomBytes(4).readUInt32BE(0),
   };
+}
+
+/** RFC 8410: the DER of an Ed25519 public key (SubjectPublicKeyInfo) and private key (PKCS #8) before their 32 raw bytes. */
+const ED25519_SPKI_PREFIX = Buffer.from('302a300506032b6570032100', 'hex');
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
+
+function rawKey(der: Buffer, prefix: Buffer): Buffer {
+  if (der.length !== prefix.length + 32 || !der.subarray(0, prefix.length).equals(prefix)) {
+    throw new Error(`an Ed25519 key in an unexpected DER form (${der.length} bytes)`);
+  }
+  return Buffer.from(der.subarray(prefix.length));
 }
 
 /**

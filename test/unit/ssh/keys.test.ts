@@ -1,11 +1,11 @@
 import { execa } from 'execa';
-import { generateKeyPairSync } from 'node:crypto';
+import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeEd25519, generateKeyPair, keyBlob } from '../../../src/ssh/keys.js';
+import { encodeEd25519, generateEd25519, generateKeyPair, keyBlob } from '../../../src/ssh/keys.js';
 
 /** Reads an unencrypted OpenSSH ed25519 private key file back into its parts (PROTOCOL.key). */
 function decodeOpenSsh(file: string) {
@@ -71,9 +71,8 @@ describe('ed25519 keys in OpenSSH format', () => {
     let parts: { publicKey: Buffer; seed: Buffer } | undefined;
     // one key in 256 starts with 0x00; 5,000 tries miss it with probability ~1e-9
     for (let i = 0; i < 5000 && parts === undefined; i += 1) {
-      const jwk = generateKeyPairSync('ed25519').privateKey.export({ format: 'jwk' });
-      const publicKey = Buffer.from(jwk.x ?? '', 'base64url');
-      if (publicKey[0] === 0) parts = { publicKey, seed: Buffer.from(jwk.d ?? '', 'base64url') };
+      const made = generateEd25519('zero');
+      if (made.publicKey[0] === 0) parts = made;
     }
     if (parts === undefined) throw new Error('no public key starting with 0x00 in 5,000 keys');
     const keys = encodeEd25519({ ...parts, comment: 'zero', checkInt: 7 });
@@ -89,6 +88,17 @@ describe('ed25519 keys in OpenSSH format', () => {
       if (parsed instanceof Error || Array.isArray(parsed)) throw new Error(`ssh2 could not parse key ${i}`);
       expect(parsed.getPublicSSH().toString('base64')).toBe(keys.publicKey.split(' ')[1]);
       expect(parsed.comment).toBe(`key-${i}`);
+    }
+  });
+
+  it("the raw parts are the key's own: its seed derives its public key (what the JWK export gave, without that export)", () => {
+    for (let i = 0; i < 20; i += 1) {
+      const { seed, publicKey } = generateEd25519('c');
+      // the seed alone, as PKCS #8 (RFC 8410): the public key is derived from it, not copied
+      const key = createPrivateKey({ key: Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]), format: 'der', type: 'pkcs8' });
+      const derived = createPublicKey(key).export({ format: 'der', type: 'spki' }).subarray(-32);
+      expect(derived.equals(publicKey)).toBe(true);
+      expect(seed.length).toBe(32);
     }
   });
 
